@@ -1,0 +1,40 @@
+# PokeWatch: `make run` serves a local demo, `make test` runs the whole suite.
+# Both set everything up on a fresh clone (virtual environment, dependencies, database).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench setup clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py bootstrap
+
+run: setup
+	@echo "PokeWatch on http://127.0.0.1:$(PORT)/  (health: http://127.0.0.1:$(PORT)/api/v1/health/)"
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy .
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.ingestion $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var

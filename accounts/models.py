@@ -1,0 +1,1 @@
+"""API keys live here (see the API issue); the app exists so the layout is stable."""

@@ -1,0 +1,1 @@
+"""Training-run and model-version records live here (see the pipeline issue)."""

@@ -1,0 +1,193 @@
+"""PokeWatch settings.
+
+Everything is read from the environment (see README.md, "Configuration"). The defaults run
+on a laptop with nothing installed: SQLite under ``var/``, a local-memory cache and no
+Redis. Production (``DEBUG`` off) refuses to start with an unsafe configuration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from pokewatch_site.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("POKEWATCH_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Django basics -------------------------------------------------------------------------
+
+_INSECURE_DEV_KEY = "django-insecure-pokewatch-local-development-only"
+DEBUG = env_bool("DEBUG", default=True)
+SECRET_KEY = env_str("SECRET_KEY", _INSECURE_DEV_KEY)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+
+if not DEBUG:
+    if SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 40:
+        raise ImproperlyConfigured(
+            "DEBUG is off but SECRET_KEY is unset, a development key or shorter than 40 "
+            "characters. Set SECRET_KEY to a long random value."
+        )
+    if not env_str("ALLOWED_HOSTS"):
+        raise ImproperlyConfigured(
+            "DEBUG is off: set ALLOWED_HOSTS to the host names this site serves."
+        )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "prices",
+    "accounts",
+    "pipelines",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pokewatch_site.urls"
+WSGI_APPLICATION = "pokewatch_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'pokewatch.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while the worker writes; a busy timeout instead of
+    # "database is locked" errors under the embedded default.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ---------------------------------------------------------------------------------
+# REDIS_URL is the server; each use gets its own DB number so that clearing one never
+# touches another: 1 = cache, 2 = rate-limit counters, 0 = Celery broker.
+
+REDIS_URL = env_str("REDIS_URL").rstrip("/")
+REDIS_CACHE_DB = env_int("REDIS_CACHE_DB", 1)
+REDIS_RATELIMIT_DB = env_int("REDIS_RATELIMIT_DB", 2)
+REDIS_BROKER_DB = env_int("REDIS_BROKER_DB", 0)
+
+
+def _redis_db_url(db: int) -> str:
+    base = REDIS_URL
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
+
+
+if REDIS_URL:
+    _redis_options = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
+        "SOCKET_TIMEOUT": env_float("REDIS_TIMEOUT", 0.5),
+        # Reads fall back to the database when Redis is down, instead of failing.
+        "IGNORE_EXCEPTIONS": True,
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_db_url(REDIS_CACHE_DB),
+            "KEY_PREFIX": "pokewatch",
+            "OPTIONS": _redis_options,
+        },
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pokewatch-default",
+        },
+    }
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# --- Auth, i18n, static --------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- REST framework ------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- PokeWatch -----------------------------------------------------------------------------
+
+POKEWATCH_CARDS_FILE = BASE_DIR / "config" / "cards.yaml"
+POKEWATCH_DEMO_CARDS_FILE = BASE_DIR / "config" / "demo" / "cards.yaml"
+POKEWATCH_DEMO_PRICES_FILE = BASE_DIR / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
+POKEWATCH_PRICE_SOURCE = env_str("POKEWATCH_PRICE_SOURCE", "simulated")
+POKEMON_PRICE_TRACKER_API_KEY = env_str("POKEMON_PRICE_TRACKER_API_KEY")
+POKEMON_PRICE_TRACKER_BASE_URL = env_str(
+    "POKEMON_PRICE_TRACKER_BASE_URL", "https://www.pokemonpricetracker.com/api/v2"
+)
+POKEMON_PRICE_TRACKER_TIMEOUT = env_float("POKEMON_PRICE_TRACKER_TIMEOUT", 10.0)
+POKEMON_PRICE_TRACKER_MAX_RETRIES = env_int("POKEMON_PRICE_TRACKER_MAX_RETRIES", 4)
+
+# --- Logging -------------------------------------------------------------------------------
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}

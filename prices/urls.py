@@ -1,0 +1,7 @@
+from django.urls import path
+
+from prices import views
+
+urlpatterns = [
+    path("health/", views.HealthView.as_view(), name="health"),
+]

@@ -1,0 +1,75 @@
+"""Shared fixtures.
+
+Tests marked ``postgres`` or ``redis`` need the real servers named by ``DATABASE_URL`` /
+``REDIS_URL``. Locally, without them, those tests are skipped with a reason; in CI
+(``CI`` set) a missing service is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from prices.models import Card, PricePoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CSV = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
+
+
+def _require(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"CI requires this service: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _service_markers(request: pytest.FixtureRequest) -> None:
+    database_url = os.environ.get("DATABASE_URL", "")
+    if request.node.get_closest_marker("postgres") and not database_url.startswith(
+        ("postgres://", "postgresql://")
+    ):
+        _require("DATABASE_URL does not point at PostgreSQL")
+    if request.node.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
+        _require("REDIS_URL is not set")
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def make_card(db: None) -> Callable[..., Card]:
+    counter = iter(range(1, 1_000_000))
+
+    def make(**fields: object) -> Card:
+        n = next(counter)
+        values: dict[str, object] = {"card_id": f"test-card-{n}", "name": f"Test card {n}"}
+        values.update(fields)
+        return Card.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def make_prices(db: None) -> Callable[..., list[PricePoint]]:
+    def make(
+        card: Card, prices: list[float], *, start: date = date(2026, 1, 1), source: str = "test"
+    ) -> list[PricePoint]:
+        return PricePoint.objects.bulk_create(
+            PricePoint(
+                card=card,
+                date=start + timedelta(days=i),
+                market_price=Decimal(str(p)),
+                source=source,
+            )
+            for i, p in enumerate(prices)
+        )
+
+    return make

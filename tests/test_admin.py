@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from prices.models import Card, PricePoint
+
+
+@pytest.fixture
+def staff_client(admin_client: Client) -> Client:
+    return admin_client
+
+
+def test_card_changelist_shows_latest_price(staff_client: Client, make_card, make_prices) -> None:
+    card = make_card(name="Charizard ex")
+    make_prices(card, [10, 11, 12.5])
+    response = staff_client.get(reverse("admin:prices_card_changelist"))
+    assert response.status_code == 200
+    assert "Charizard ex" in response.text
+    assert "12.50" in response.text
+
+
+def test_card_changelist_search_and_filter(staff_client: Client, make_card) -> None:
+    make_card(name="Mew ex", category="grail")
+    make_card(name="Pikachu", category="chase")
+    response = staff_client.get(
+        reverse("admin:prices_card_changelist"), {"q": "mew", "category__exact": "grail"}
+    )
+    assert response.status_code == 200
+    assert "Mew ex" in response.text
+    assert "Pikachu" not in response.text
+
+
+def test_card_change_page_loads(staff_client: Client, make_card) -> None:
+    card = make_card()
+    response = staff_client.get(reverse("admin:prices_card_change", args=[card.pk]))
+    assert response.status_code == 200
+
+
+def test_price_changelist_and_change_page_load(
+    staff_client: Client, make_card, make_prices
+) -> None:
+    card = make_card(card_id="zapdos")
+    make_prices(card, [3, 4])
+    changelist = staff_client.get(
+        reverse("admin:prices_pricepoint_changelist"), {"q": "zapdos", "source": "test"}
+    )
+    point = PricePoint.objects.first()
+    change = staff_client.get(reverse("admin:prices_pricepoint_change", args=[point.pk]))
+    assert changelist.status_code == change.status_code == 200
+    assert "zapdos" in changelist.text
+
+
+def test_admin_requires_staff(client: Client, db) -> None:
+    response = client.get(reverse("admin:prices_card_changelist"))
+    assert response.status_code == 302
+    assert Card.objects.count() == 0

@@ -1,0 +1,43 @@
+"""The laptop default: no DATABASE_URL, no REDIS_URL. Runs the real commands in a subprocess
+against a fresh SQLite file, so CI exercises this path even when the suite runs on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env["POKEWATCH_VAR_DIR"] = str(var_dir)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_embedded_default_migrates_bootstraps_and_reimports(tmp_path: Path) -> None:
+    migrate = manage(tmp_path, "migrate", "--noinput", "-v0")
+    assert migrate.returncode == 0, migrate.stderr
+    first = manage(tmp_path, "bootstrap")
+    assert first.returncode == 0, first.stderr
+    assert "9161 created" in first.stdout
+    assert (tmp_path / "pokewatch.sqlite3").exists()
+
+    again = manage(
+        tmp_path,
+        "import_prices",
+        "config/demo/tcgplayer_market_prices_dev.csv",
+        "--source",
+        "tcgplayer-demo",
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 created, 0 updated, 9161 unchanged" in again.stdout

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from pokewatch_site.env import env_bool, env_float, env_int, env_list
+from tests.conftest import ROOT
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('loaded')"],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_if_debug_is_off_without_secret_key_then_startup_is_refused() -> None:
+    result = load_settings(DEBUG="0", ALLOWED_HOSTS="api.example.org")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_if_debug_is_off_without_allowed_hosts_then_startup_is_refused() -> None:
+    env = {"DEBUG": "0", "SECRET_KEY": "x" * 50}
+    result = load_settings(**env, ALLOWED_HOSTS="")
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_settings_load_with_a_real_secret_and_hosts() -> None:
+    result = load_settings(DEBUG="0", SECRET_KEY="k" * 50, ALLOWED_HOSTS="api.example.org")
+    assert result.returncode == 0, result.stderr
+    assert "loaded" in result.stdout
+
+
+def test_if_a_boolean_is_malformed_then_startup_names_it() -> None:
+    result = load_settings(DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_env_helpers_parse_and_reject(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PW_B", "yes")
+    monkeypatch.setenv("PW_I", "12")
+    monkeypatch.setenv("PW_F", "0.5")
+    monkeypatch.setenv("PW_L", " a, b ,,c")
+    assert env_bool("PW_B") is True
+    assert env_int("PW_I", 1) == 12
+    assert env_float("PW_F", 1.0) == 0.5
+    assert env_list("PW_L") == ["a", "b", "c"]
+    assert env_int("PW_MISSING", 7) == 7
+    monkeypatch.setenv("PW_I", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="PW_I must be an integer"):
+        env_int("PW_I", 1)
+    monkeypatch.setenv("PW_F", "half")
+    with pytest.raises(ImproperlyConfigured, match="PW_F must be a number"):
+        env_float("PW_F", 1.0)
