@@ -1,1 +1,88 @@
-"""Training-run and model-version records live here (see the pipeline issue)."""
+"""Records of the training pipeline: model versions (one champion) and training runs."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ModelVersion(models.Model):
+    """A trained estimator registered in MLflow; at most one is the champion."""
+
+    registered_name = models.CharField(max_length=100, help_text="MLflow registered model name")
+    registered_version = models.CharField(max_length=20, blank=True)
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    estimator = models.CharField(
+        max_length=40, help_text="'model', or the baseline that won the gate"
+    )
+    horizon = models.PositiveSmallIntegerField(default=7)
+    trained_at = models.DateTimeField(auto_now_add=True)
+    data_start = models.DateField(null=True, blank=True)
+    data_end = models.DateField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    is_champion = models.BooleanField(default=False)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-trained_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_champion"],
+                condition=models.Q(is_champion=True),
+                name="modelversion_one_champion",
+            )
+        ]
+
+    def __str__(self) -> str:
+        version = f" v{self.registered_version}" if self.registered_version else ""
+        return f"{self.registered_name}{version} ({self.estimator})"
+
+    @property
+    def label(self) -> str:
+        return f"{self.registered_name}/{self.registered_version or self.pk}"
+
+
+class TrainingRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        REJECTED = "rejected"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        ADMIN = "admin"
+        COMMAND = "command"
+
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    trigger = models.CharField(max_length=12, choices=Trigger.choices, default=Trigger.COMMAND)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    step_timings = models.JSONField(default=dict, blank=True, help_text="seconds per step")
+    metrics = models.JSONField(default=dict, blank=True, help_text="candidate and baselines")
+    champion_metrics = models.JSONField(default=dict, blank=True)
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    promoted = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, help_text="why the candidate was promoted or rejected")
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    zenml_run_id = models.CharField(max_length=64, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run #{self.pk} {self.status} ({self.trigger})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None

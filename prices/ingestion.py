@@ -161,16 +161,24 @@ def _upsert_postgresql(
         with raw.copy(
             "COPY pw_price_stage (card_id, date, market_price, currency) FROM STDIN"
         ) as copy:
-            for i, row in enumerate(rows, 1):
-                copy.write_row((pks[row.card_id], row.date, row.market_price, row.currency))
-                if progress and i % _CHUNK == 0:
-                    progress(f"  staged {i:,} / {len(rows):,} rows")
+            # Text-format lines built in bulk are several times faster than write_row().
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                copy.write(
+                    "".join(
+                        f"{pks[r.card_id]}\t{r.date.isoformat()}\t{r.market_price}\t{r.currency}\n"
+                        for r in chunk
+                    )
+                )
+                if progress and len(rows) > _CHUNK:
+                    progress(f"  staged {start + len(chunk):,} / {len(rows):,} rows")
         cursor.execute(
             """
             WITH merged AS (
                 INSERT INTO prices_pricepoint
                     (card_id, date, market_price, currency, source, created_at)
                 SELECT card_id, date, market_price, currency, %s, now() FROM pw_price_stage
+                ORDER BY card_id, date  -- index order: far fewer random page writes
                 ON CONFLICT (card_id, date, source) DO UPDATE
                     SET market_price = EXCLUDED.market_price, currency = EXCLUDED.currency
                     WHERE prices_pricepoint.market_price <> EXCLUDED.market_price

@@ -66,10 +66,41 @@ class PricePoint(models.Model):
                 name="pricepoint_market_price_positive",
             ),
         ]
-        indexes = [
-            # "Every card's price on day D" (daily scoring, the signals list).
-            models.Index(fields=["date"], name="pricepoint_date_idx"),
-        ]
+        # No separate index on date: it would double the write cost of bulk ingestion
+        # (random inserts into a second index), and day-wide reads go through Prediction.
 
     def __str__(self) -> str:
         return f"{self.card_id} {self.date} {self.market_price} {self.currency} ({self.source})"
+
+
+class Prediction(models.Model):
+    """A champion model's fair value of a card on a day, and the signal it implies."""
+
+    class Signal(models.TextChoices):
+        BUY = "BUY"
+        HOLD = "HOLD"
+        SELL = "SELL"
+
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="predictions")
+    date = models.DateField()
+    market_price = models.DecimalField(max_digits=12, decimal_places=2)
+    fair_price = models.DecimalField(max_digits=12, decimal_places=2)
+    deviation = models.FloatField(help_text="(market - fair) / fair")
+    signal = models.CharField(max_length=4, choices=Signal.choices)
+    model_version = models.ForeignKey(
+        "pipelines.ModelVersion", on_delete=models.CASCADE, related_name="predictions"
+    )
+
+    class Meta:
+        ordering = ["card_id", "date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "card", "date"], name="prediction_unique_version_card_date"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["model_version", "date"], name="prediction_version_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_id} {self.date} {self.signal}"
