@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from prices.bulk import copy_lines
 from prices.errors import InvalidInput
 from prices.models import Card, PricePoint
 from prices.sources.base import CardInfo, PriceRow
@@ -157,21 +158,17 @@ def _upsert_postgresql(
             "(card_id bigint, date date, market_price numeric(12, 2), currency varchar(3)) "
             "ON COMMIT DROP"
         )
-        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(
-            "COPY pw_price_stage (card_id, date, market_price, currency) FROM STDIN"
-        ) as copy:
-            # Text-format lines built in bulk are several times faster than write_row().
-            for start in range(0, len(rows), _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                copy.write(
-                    "".join(
-                        f"{pks[r.card_id]}\t{r.date.isoformat()}\t{r.market_price}\t{r.currency}\n"
-                        for r in chunk
-                    )
-                )
-                if progress and len(rows) > _CHUNK:
-                    progress(f"  staged {start + len(chunk):,} / {len(rows):,} rows")
+        copy_lines(
+            cursor,
+            "pw_price_stage",
+            ("card_id", "date", "market_price", "currency"),
+            (
+                f"{pks[r.card_id]}\t{r.date.isoformat()}\t{r.market_price}\t{r.currency}\n"
+                for r in rows
+            ),
+            total=len(rows),
+            progress=progress,
+        )
         cursor.execute(
             """
             WITH merged AS (
