@@ -174,6 +174,27 @@ POKEMON_PRICE_TRACKER_BASE_URL = env_str(
 POKEMON_PRICE_TRACKER_TIMEOUT = env_float("POKEMON_PRICE_TRACKER_TIMEOUT", 10.0)
 POKEMON_PRICE_TRACKER_MAX_RETRIES = env_int("POKEMON_PRICE_TRACKER_MAX_RETRIES", 4)
 
+# --- Model, signals and the quality gate (see docs/model.md) ------------------------------
+
+POKEWATCH_HORIZON_DAYS = env_int("POKEWATCH_HORIZON_DAYS", 7)
+POKEWATCH_BUY_THRESHOLD = env_float("POKEWATCH_BUY_THRESHOLD", 0.10)
+POKEWATCH_SELL_THRESHOLD = env_float("POKEWATCH_SELL_THRESHOLD", 0.15)
+POKEWATCH_SERVING_WINDOW_DAYS = env_int("POKEWATCH_SERVING_WINDOW_DAYS", 365)
+POKEWATCH_GATE_MIN_COVERAGE = env_float("POKEWATCH_GATE_MIN_COVERAGE", 0.95)
+# A candidate may be this much (relative) worse on MAPE than the champion and still pass.
+POKEWATCH_GATE_MAPE_TOLERANCE = env_float("POKEWATCH_GATE_MAPE_TOLERANCE", 0.0)
+# Threads scikit-learn's OpenMP code may use. 1 by default: on small data, spinning
+# threads cost more than they gain, and Celery's prefork children must stay single-threaded.
+POKEWATCH_ML_THREADS = env_int("POKEWATCH_ML_THREADS", 1)
+POKEWATCH_REGISTERED_MODEL = env_str("POKEWATCH_REGISTERED_MODEL", "pokewatch-fair-value")
+
+# --- MLflow and ZenML: local stores under var/ unless pointed elsewhere --------------------
+
+MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI") or f"sqlite:///{VAR_DIR / 'mlflow.db'}"
+MLFLOW_ARTIFACT_ROOT = env_str("MLFLOW_ARTIFACT_ROOT") or (VAR_DIR / "mlflow-artifacts").as_uri()
+MLFLOW_EXPERIMENT_NAME = env_str("MLFLOW_EXPERIMENT_NAME", "pokewatch-fair-value")
+ZENML_CONFIG_PATH = env_str("ZENML_CONFIG_PATH") or str(VAR_DIR / "zenml")
+
 # --- Logging -------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -189,5 +210,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # The ML libraries are chatty at INFO; their warnings and errors still come through.
+        "zenml": {"level": "WARNING"},
+        "mlflow": {"level": "WARNING"},
+        "alembic": {"level": "WARNING"},
+        "matplotlib": {"level": "WARNING"},
     },
 }

@@ -8,7 +8,7 @@ from datetime import date
 from django.conf import settings
 
 from prices.errors import InvalidInput
-from prices.ingestion import IngestResult, Progress, upsert_prices
+from prices.ingestion import IngestResult, Progress, score_new_prices, upsert_prices
 from prices.models import Card
 from prices.sources.base import PriceSource, SourceCard
 
@@ -76,6 +76,7 @@ def collect_prices(
         batch.rows, source=source.name, new_cards=batch.new_cards, progress=progress
     )
     result.skipped_cards = batch.skipped
+    score_new_prices(result)
     if batch.skipped:
         logger.warning("%s had no prices for %d card(s)", source.name, len(batch.skipped))
     return result

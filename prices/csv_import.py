@@ -17,7 +17,14 @@ from pathlib import Path
 from django.utils.text import slugify
 
 from prices.errors import InvalidInput
-from prices.ingestion import MAX_PRICE, IngestResult, Progress, card_pks, upsert_prices
+from prices.ingestion import (
+    MAX_PRICE,
+    IngestResult,
+    Progress,
+    card_pks,
+    score_new_prices,
+    upsert_prices,
+)
 from prices.sources.base import CardInfo, PriceRow
 
 REQUIRED_COLUMNS = ("card_id", "date", "market_price")
@@ -70,12 +77,13 @@ def import_price_file(
             raise CSVImportError(str(path), errors)
     if progress:
         progress(f"checked {len(parsed.rows):,} rows; writing")
-    return upsert_prices(
+    result = upsert_prices(
         parsed.rows,
         source=source,
         new_cards=parsed.cards.values() if create_cards else (),
         progress=progress,
     )
+    return score_new_prices(result)
 
 
 def parse_price_csv(

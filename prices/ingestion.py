@@ -40,6 +40,7 @@ class IngestResult:
     first_date: date | None = None
     last_date: date | None = None
     skipped_cards: list[str] = field(default_factory=list)
+    scored: int | None = None  # predictions added for the new prices, if a champion exists
 
     def summary(self) -> str:
         span = f" from {self.first_date} to {self.last_date}" if self.first_date else ""
@@ -47,6 +48,7 @@ class IngestResult:
             f"{self.received} prices from '{self.source}'{span}: {self.created} created, "
             f"{self.updated} updated, {self.unchanged} unchanged; "
             f"{self.cards_created} new cards"
+            + (f"; {self.scored} new predictions" if self.scored is not None else "")
         )
 
 
@@ -88,6 +90,15 @@ def upsert_prices(
     result.updated = changed - created
     result.unchanged = result.received - changed
     logger.info("ingested %s", result.summary())
+    return result
+
+
+def score_new_prices(result: IngestResult) -> IngestResult:
+    """Give freshly ingested days their signals now, without waiting for retraining."""
+    from pipelines.scoring import score_after_ingestion  # the model side depends on us
+
+    scored = score_after_ingestion(result.first_date)
+    result.scored = scored.scored if scored is not None else None
     return result
 
 

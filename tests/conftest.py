@@ -8,6 +8,7 @@ Tests marked ``postgres`` or ``redis`` need the real servers named by ``DATABASE
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
@@ -20,6 +21,17 @@ from prices.models import Card, PricePoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CSV = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
+
+# MLflow and ZenML state of the test session lives in a throwaway folder, never in var/.
+ML_DIR = Path(tempfile.mkdtemp(prefix="pokewatch-tests-ml-"))
+os.environ["ZENML_CONFIG_PATH"] = str(ML_DIR / "zenml")
+
+
+@pytest.fixture
+def ml_stores(settings):
+    settings.MLFLOW_TRACKING_URI = f"sqlite:///{ML_DIR / 'mlflow.db'}"
+    settings.MLFLOW_ARTIFACT_ROOT = (ML_DIR / "mlflow-artifacts").as_uri()
+    return ML_DIR
 
 
 def _require(reason: str) -> None:

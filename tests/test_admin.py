@@ -56,3 +56,28 @@ def test_admin_requires_staff(client: Client, db) -> None:
     response = client.get(reverse("admin:prices_card_changelist"))
     assert response.status_code == 302
     assert Card.objects.count() == 0
+
+
+def test_training_run_and_model_version_pages_load(staff_client: Client) -> None:
+    from pipelines.models import ModelVersion, TrainingRun
+
+    champion = ModelVersion.objects.create(
+        registered_name="m", estimator="model", metrics={"mape": 0.02}, is_champion=True
+    )
+    run = TrainingRun.objects.create(
+        status="succeeded",
+        step_timings={"load_prices": 0.5},
+        metrics={"horizon": 7, "estimators": {"model": {"mape": 0.0123, "coverage": 1.0}}},
+        champion_metrics={"mape": 0.02},
+        candidate=champion,
+        promoted=True,
+        reason="model MAPE 0.0123 <= best baseline",
+    )
+    changelist = staff_client.get(reverse("admin:pipelines_trainingrun_changelist"))
+    detail = staff_client.get(reverse("admin:pipelines_trainingrun_change", args=[run.pk]))
+    versions = staff_client.get(reverse("admin:pipelines_modelversion_changelist"))
+    version = staff_client.get(reverse("admin:pipelines_modelversion_change", args=[champion.pk]))
+    assert {changelist.status_code, detail.status_code, versions.status_code} == {200}
+    assert version.status_code == 200
+    assert "0.0123" in detail.text and "0.0200" in detail.text
+    assert "load_prices: 0.50 s" in detail.text

@@ -70,8 +70,8 @@ def test_collect_prices_rejects_silly_day_counts(db) -> None:
 
 
 def test_bootstrap_loads_everything_once(db) -> None:
-    first = run("bootstrap")
-    second = run("bootstrap")
+    first = run("bootstrap", "--no-train")
+    second = run("bootstrap", "--no-train")
     assert "9161 created" in first
     assert "demo history not imported again" in second
     assert Card.objects.count() == 50

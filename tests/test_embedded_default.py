@@ -12,7 +12,8 @@ from tests.conftest import ROOT
 
 
 def manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    unset = {"DATABASE_URL", "REDIS_URL", "DEBUG", "ZENML_CONFIG_PATH", "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["POKEWATCH_VAR_DIR"] = str(var_dir)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -30,6 +31,8 @@ def test_embedded_default_migrates_bootstraps_and_reimports(tmp_path: Path) -> N
     first = manage(tmp_path, "bootstrap")
     assert first.returncode == 0, first.stderr
     assert "9161 created" in first.stdout
+    assert "promoted" in first.stdout  # the first training run made a champion
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "zenml").is_dir()
     assert (tmp_path / "pokewatch.sqlite3").exists()
 
     again = manage(

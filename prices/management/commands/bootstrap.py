@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipelines.models import ModelVersion
 from prices.cards import import_cards_file
 from prices.csv_import import import_price_file
 from prices.errors import PokeWatchError
@@ -14,8 +16,14 @@ from prices.models import PricePoint
 class Command(BaseCommand):
     help = (
         "Prepare a local installation (run by `make run`): load the card universe and the "
-        "demo cards, and import the bundled demo price history if there are no prices yet."
+        "demo cards, import the bundled demo price history if there are no prices yet, and "
+        "train once if there is no champion model."
     )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-train", dest="train", action="store_false", help="skip the first training run"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -33,4 +41,7 @@ class Command(BaseCommand):
                 self.stdout.write(ingested.summary())
         except PokeWatchError as exc:
             raise CommandError(exc.detail) from exc
+        if options["train"] and not ModelVersion.objects.filter(is_champion=True).exists():
+            self.stdout.write("no champion model yet: training once (about a minute)…")
+            call_command("run_pipeline", stdout=self.stdout)
         self.stdout.write(self.style.SUCCESS("bootstrap done"))

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from pipelines.models import ModelVersion, TrainingRun
+
+_SHOWN = ("mape", "rmse", "buy_precision", "sell_precision", "signal_rate", "flip_rate", "coverage")
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "estimator",
+        "is_champion",
+        "trained_at",
+        "promoted_at",
+        "data_end",
+        "mape",
+    )
+    list_filter = ("is_champion", "estimator")
+    search_fields = ("registered_name", "registered_version", "mlflow_run_id")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False  # versions come from training runs only
+
+    @admin.display(description="MAPE")
+    def mape(self, obj: ModelVersion) -> str:
+        return _fmt(obj.metrics.get("mape"))
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "status",
+        "trigger",
+        "created_at",
+        "duration",
+        "promoted",
+        "candidate",
+        "short_reason",
+    )
+    list_filter = ("status", "trigger", "promoted")
+    search_fields = ("reason", "error", "mlflow_run_id")
+    readonly_fields = (
+        "status",
+        "trigger",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration",
+        "timings",
+        "metrics_vs_champion",
+        "candidate",
+        "promoted",
+        "reason",
+        "mlflow_run_id",
+        "zenml_run_id",
+        "task_id",
+        "error",
+    )
+    exclude = ("step_timings", "metrics", "champion_metrics")
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    @admin.display(description="duration")
+    def duration(self, obj: TrainingRun) -> str:
+        seconds = obj.duration_seconds
+        return "—" if seconds is None else f"{seconds:.1f} s"
+
+    @admin.display(description="outcome")
+    def short_reason(self, obj: TrainingRun) -> str:
+        text = obj.error or obj.reason
+        return text if len(text) < 90 else text[:87] + "…"
+
+    @admin.display(description="seconds per step")
+    def timings(self, obj: TrainingRun) -> str:
+        return format_html_join(
+            "", "<div>{}: {} s</div>", ((k, f"{v:.2f}") for k, v in obj.step_timings.items())
+        )
+
+    @admin.display(description="metrics (walk-forward) beside the champion's")
+    def metrics_vs_champion(self, obj: TrainingRun) -> str:
+        estimators = (obj.metrics or {}).get("estimators", {})
+        if not estimators:
+            return "—"
+        columns = [*estimators, "champion"]
+        blocks = {**estimators, "champion": obj.champion_metrics or {}}
+        header = format_html_join("", "<th>{}</th>", ((c,) for c in columns))
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th>{}</tr>",
+            (
+                (
+                    key,
+                    format_html_join(
+                        "", "<td>{}</td>", ((_fmt(blocks[c].get(key)),) for c in columns)
+                    ),
+                )
+                for key in _SHOWN
+            ),
+        )
+        return format_html(
+            "<table><tr><th></th>{}</tr>{}</table><details><summary>JSON</summary>"
+            "<pre>{}</pre></details>",
+            header,
+            rows,
+            json.dumps(obj.metrics, indent=2),
+        )

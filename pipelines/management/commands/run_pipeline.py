@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pipelines import progress
+from pipelines.models import TrainingRun
+from pipelines.runs import run_training
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the training pipeline now (load → features → train → evaluate → gate → "
+        "register → publish) and print the outcome; exits non-zero if the run failed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--trigger", choices=TrainingRun.Trigger.values, default=TrainingRun.Trigger.COMMAND
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        progress.reporter = lambda line: self.stdout.write(line)
+        try:
+            run = run_training(trigger=options["trigger"])
+        finally:
+            progress.reporter = progress.logger.info
+        timings = ", ".join(f"{k} {v:.1f}s" for k, v in run.step_timings.items())
+        self.stdout.write(f"run #{run.pk}: {run.status} in {run.duration_seconds or 0:.1f} s")
+        if timings:
+            self.stdout.write(f"steps: {timings}")
+        if run.status == TrainingRun.Status.FAILED:
+            raise CommandError(f"training run #{run.pk} failed: {run.error}")
+        if run.promoted:
+            self.stdout.write(self.style.SUCCESS(f"promoted {run.candidate}: {run.reason}"))
+        else:
+            self.stdout.write(self.style.WARNING(f"not promoted: {run.reason}"))

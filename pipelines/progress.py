@@ -1,0 +1,60 @@
+"""Per-step bookkeeping of a training run: timings, progress lines, what the gate said."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pipelines.gate import GateDecision
+from pipelines.models import ModelVersion, TrainingRun
+
+logger = logging.getLogger("pipelines.progress")
+
+#: Where progress lines go; ``run_pipeline`` points it at its stdout.
+reporter: Callable[[str], None] = logger.info
+
+
+class StepRecord:
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+
+    def _update(self, **fields: Any) -> None:
+        if self.run_id:
+            TrainingRun.objects.filter(pk=self.run_id).update(**fields)
+
+    def gate(self, decision: GateDecision, backtest: dict[str, Any]) -> None:
+        from pipelines.training import champion_metrics
+
+        self._update(
+            metrics=backtest,
+            champion_metrics=champion_metrics(backtest) or {},
+            reason=decision.reason,
+        )
+        reporter(("PASS " if decision.promote else "REJECT ") + decision.reason)
+
+    def registered(self, mlflow_run_id: str, version: ModelVersion | None) -> None:
+        self._update(mlflow_run_id=mlflow_run_id, candidate=version)
+
+
+@contextmanager
+def step_timer(run_id: int, name: str) -> Iterator[StepRecord]:
+    reporter(f"[{name}] started")
+    started = time.perf_counter()
+    record = StepRecord(run_id)
+    try:
+        yield record
+    except Exception as exc:
+        # ZenML re-raises only "step X failed"; keep the real cause on the run.
+        record._update(error=f"{name}: {type(exc).__name__}: {exc}"[:10_000])
+        raise
+    finally:
+        seconds = round(time.perf_counter() - started, 3)
+        if run_id:
+            run = TrainingRun.objects.filter(pk=run_id).only("step_timings").first()
+            if run is not None:
+                run.step_timings = {**run.step_timings, name: seconds}
+                run.save(update_fields=["step_timings"])
+        reporter(f"[{name}] finished in {seconds:.1f} s")

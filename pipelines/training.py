@@ -1,0 +1,172 @@
+"""The training pipeline as plain functions; ZenML steps (pipelines/steps.py) wrap them.
+
+load prices → build features → train candidate → evaluate candidate, champion and
+baselines → quality gate → register in MLflow → publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from threadpoolctl import threadpool_limits
+
+from pipelines import tracking
+from pipelines.data import load_price_frame
+from pipelines.estimators import (
+    MODEL_NAME,
+    FairValueEstimator,
+    default_estimators,
+    make_model,
+    predictions_frame,
+)
+from pipelines.evaluation import walk_forward_backtest
+from pipelines.features import TARGET_COLUMN, build_features, build_target
+from pipelines.gate import GateConfig, GateDecision, decide
+from pipelines.models import ModelVersion
+from pipelines.publishing import PublishResult, publish
+
+logger = logging.getLogger(__name__)
+
+
+class NotEnoughData(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    horizon: int = 7
+    buy_threshold: float = 0.10
+    sell_threshold: float = 0.15
+    serving_window_days: int = 365
+    gate: GateConfig = field(default_factory=GateConfig)
+
+    @classmethod
+    def from_settings(cls) -> TrainingConfig:
+        return cls(
+            horizon=settings.POKEWATCH_HORIZON_DAYS,
+            buy_threshold=settings.POKEWATCH_BUY_THRESHOLD,
+            sell_threshold=settings.POKEWATCH_SELL_THRESHOLD,
+            serving_window_days=settings.POKEWATCH_SERVING_WINDOW_DAYS,
+            gate=GateConfig.from_settings(),
+        )
+
+    def params(self) -> dict[str, Any]:
+        flat = asdict(self)
+        gate = flat.pop("gate")
+        return {**flat, **{f"gate_{k}": v for k, v in gate.items()}}
+
+
+def ml_threads() -> threadpool_limits:
+    """Cap the threads of scikit-learn's native code (``POKEWATCH_ML_THREADS``)."""
+    return threadpool_limits(limits=settings.POKEWATCH_ML_THREADS)
+
+
+def load_prices() -> pd.DataFrame:
+    prices = load_price_frame()
+    if prices.empty:
+        raise NotEnoughData("there are no prices of active cards to train on")
+    return prices
+
+
+def make_feature_frame(prices: pd.DataFrame, config: TrainingConfig) -> pd.DataFrame:
+    frame = build_features(prices, config.horizon)
+    frame[TARGET_COLUMN] = build_target(prices, config.horizon).to_numpy()
+    return frame
+
+
+def train_candidate(frame: pd.DataFrame, config: TrainingConfig) -> FairValueEstimator:
+    return make_model(horizon=config.horizon).fit(frame)
+
+
+def evaluate(prices: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
+    return walk_forward_backtest(
+        prices,
+        horizon=config.horizon,
+        buy_threshold=config.buy_threshold,
+        sell_threshold=config.sell_threshold,
+    )
+
+
+def champion_metrics(backtest: dict[str, Any]) -> dict[str, Any] | None:
+    """The current champion's recipe, re-measured in this run's walk-forward backtest."""
+    champion = ModelVersion.objects.filter(is_champion=True).first()
+    if champion is None:
+        return None
+    return backtest["estimators"].get(champion.estimator)
+
+
+def apply_gate(backtest: dict[str, Any], config: TrainingConfig) -> GateDecision:
+    return decide(backtest["estimators"], champion_metrics(backtest), config.gate)
+
+
+def winner_estimator(decision: GateDecision, candidate: FairValueEstimator) -> FairValueEstimator:
+    if decision.estimator == MODEL_NAME:
+        return candidate
+    if decision.estimator is None:
+        return candidate  # rejected: the candidate is still logged for the record
+    return default_estimators()[decision.estimator]
+
+
+def serving_predictions(
+    estimator: FairValueEstimator, frame: pd.DataFrame, config: TrainingConfig
+) -> pd.DataFrame:
+    """Predictions for every (card, date) with a price in the serving window."""
+    last = frame["date"].max()
+    start = last - pd.Timedelta(days=config.serving_window_days - 1)
+    window = frame[frame["date"] >= start]
+    fair = estimator.predict(window)
+    out = predictions_frame(window, fair, config.buy_threshold, config.sell_threshold)
+    out[TARGET_COLUMN] = window[TARGET_COLUMN].to_numpy()
+    return out[np.isfinite(out["fair_price"])].reset_index(drop=True)
+
+
+def register(
+    decision: GateDecision,
+    candidate: FairValueEstimator,
+    frame: pd.DataFrame,
+    backtest: dict[str, Any],
+    config: TrainingConfig,
+    *,
+    run_tags: dict[str, str] | None = None,
+) -> tuple[str, ModelVersion | None, pd.DataFrame]:
+    """Log the run to MLflow; register the winner when the gate promotes one."""
+    winner = winner_estimator(decision, candidate)
+    predictions = serving_predictions(winner, frame, config)
+    params = {**config.params(), "estimator": winner.name, "gate_reason": decision.reason}
+    if hasattr(candidate, "get_params"):
+        params.update({f"model_{k}": v for k, v in candidate.get_params().items()})
+    run_id, model_uri = tracking.log_training_run(
+        params=params,
+        backtest=backtest,
+        estimator=winner,
+        predictions=predictions,
+        tags=run_tags,
+        input_example=frame.drop(columns=[TARGET_COLUMN]).tail(5),
+    )
+    if not decision.promote:
+        return run_id, None, predictions
+    version = ModelVersion.objects.create(
+        registered_name=settings.POKEWATCH_REGISTERED_MODEL,
+        registered_version=tracking.register(model_uri),
+        mlflow_run_id=run_id,
+        estimator=winner.name,
+        horizon=config.horizon,
+        data_start=frame["date"].min().date(),
+        data_end=frame["date"].max().date(),
+        metrics=backtest["estimators"].get(winner.name, {}),
+    )
+    return run_id, version, predictions
+
+
+def publish_version(version: ModelVersion, predictions: pd.DataFrame) -> PublishResult:
+    result = publish(version, predictions.drop(columns=[TARGET_COLUMN], errors="ignore"))
+    try:
+        tracking.set_champion_alias(version.registered_version)
+    except Exception:  # the database is what the API serves; the alias can be set again
+        logger.exception("published %s but could not move the MLflow alias", version)
+    return result

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from pipelines.evaluation import METRIC_KEYS
+from prices.csv_import import import_price_file
+from tests.conftest import DEMO_CSV
+
+ESTIMATORS = {"model", "last_price", "rolling_mean_3", "rolling_median_7", "ewm"}
+
+
+@pytest.fixture
+def demo(db) -> None:
+    import_price_file(DEMO_CSV, create_cards=True)
+
+
+def test_backtest_json_has_the_contract_shape(demo) -> None:
+    out = StringIO()
+    call_command("backtest", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert set(result) == {"horizon", "cut", "estimators"}
+    assert result["horizon"] == 7
+    assert len(result["cut"]) == 10
+    assert set(result["estimators"]) == ESTIMATORS
+    for metrics in result["estimators"].values():
+        assert set(metrics) == set(METRIC_KEYS)
+    model = result["estimators"]["model"]["mape"]
+    assert all(model < m["mape"] for n, m in result["estimators"].items() if n != "model")
+
+
+def test_backtest_table_and_horizon(demo) -> None:
+    out = StringIO()
+    call_command("backtest", "--horizon", "3", stdout=out)
+    text = out.getvalue()
+    assert "horizon 3 days" in text
+    assert all(name in text for name in ESTIMATORS)
+
+
+def test_backtest_refuses_bad_horizon_and_empty_db(db) -> None:
+    with pytest.raises(CommandError, match="no prices"):
+        call_command("backtest")
+    with pytest.raises(CommandError, match="--horizon must be between"):
+        call_command("backtest", "--horizon", "0")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import date
+from io import StringIO
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+
+from pipelines.data import load_price_frame
+from pipelines.publishing import publish
+from pipelines.scoring import score
+from prices.models import Prediction
+from tests.pipeline_fixtures import version
+
+
+@pytest.fixture
+def priced_card(make_card, make_prices):
+    card = make_card(card_id="a")
+    make_prices(card, [10 + (i % 5) for i in range(60)], start=date(2026, 1, 1))
+    return card
+
+
+def test_if_there_is_no_champion_then_nothing_is_scored(priced_card) -> None:
+    result = score()
+    assert result.scored == 0
+    assert "no champion" in result.summary()
+
+
+def test_scoring_fills_every_unscored_price_in_the_window(priced_card, settings) -> None:
+    settings.POKEWATCH_SERVING_WINDOW_DAYS = 30
+    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+
+    first = score()
+    again = score()
+
+    assert first.scored == 30 and again.scored == 0
+    prediction = Prediction.objects.get(date=date(2026, 3, 1))
+    # last_price champion: fair value is the day's own price, so a HOLD at 0 deviation
+    assert (prediction.fair_price, prediction.signal, prediction.deviation) == (
+        prediction.market_price,
+        "HOLD",
+        0.0,
+    )
+
+
+def test_score_command_reports_and_validates(priced_card) -> None:
+    publish(version("ewm"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    out = StringIO()
+    call_command("score", "--since", "2026-02-20", stdout=out)
+    assert "scored 10 new price(s) since 2026-02-20" in out.getvalue()
+    with pytest.raises(CommandError, match="--since must be YYYY-MM-DD"):
+        call_command("score", "--since", "yesterday")
+
+
+def test_price_frame_averages_sources_and_skips_inactive_cards(make_card, make_prices) -> None:
+    card = make_card(card_id="a", category="grail")
+    make_prices(card, [10, 20], source="one")
+    make_prices(card, [12], source="two")
+    make_prices(make_card(card_id="off", active=False), [5])
+
+    frame = load_price_frame()
+
+    assert frame["card_id"].tolist() == ["a", "a"]
+    assert frame["market_price"].tolist() == [11.0, 20.0]
+    assert frame["category"].tolist() == ["grail", "grail"]
+    assert str(frame["date"].dtype).startswith("datetime64")
+    assert load_price_frame(start=date(2026, 1, 2))["market_price"].tolist() == [20.0]
+    assert load_price_frame(card_ids=["nope"]).empty

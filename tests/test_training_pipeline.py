@@ -1,0 +1,148 @@
+"""Real end-to-end runs of the ZenML training pipeline on a slice of the demo history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Max
+
+from pipelines import training
+from pipelines.models import ModelVersion, TrainingRun
+from pipelines.runs import run_training
+from prices.csv_import import import_price_file
+from prices.models import Card, Prediction, PricePoint
+from tests.conftest import DEMO_CSV, ROOT
+from tests.pipeline_fixtures import version
+
+DEMO_CARDS = ROOT / "config" / "demo" / "cards.yaml"
+SLICE = [
+    "tcgplayer-241673-card",
+    "tcgplayer-256141-sealed",
+    "tcgplayer-517045-card",
+    "tcgplayer-536225-sealed",
+    "tcgplayer-590027-card",
+    "tcgplayer-610931-sealed",
+]
+
+
+@pytest.fixture
+def demo_slice(db, tmp_path: Path) -> pd.DataFrame:
+    """Six demo products, all but their last day imported; the last day is returned."""
+    from prices.cards import import_cards_file
+
+    import_cards_file(DEMO_CARDS)
+    Card.objects.exclude(card_id__in=SLICE).update(active=False)
+    demo = pd.read_csv(DEMO_CSV)
+    demo = demo[demo["card_id"].isin(SLICE)]
+    last_day = demo["date"].max()
+    held_back = demo[demo["date"] == last_day]
+    path = tmp_path / "slice.csv"
+    demo[demo["date"] < last_day].to_csv(path, index=False)
+    import_price_file(path, source="tcgplayer-demo")
+    return held_back
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
+    demo_slice: pd.DataFrame, ml_stores: Path, tmp_path: Path, settings
+) -> None:
+    settings.POKEWATCH_SERVING_WINDOW_DAYS = 120
+    output = run("run_pipeline")
+
+    first = TrainingRun.objects.get()
+    champion = ModelVersion.objects.get(is_champion=True)
+    assert first.status == TrainingRun.Status.SUCCEEDED and first.promoted
+    assert "[evaluate] finished" in output and "promoted" in output
+    assert set(first.step_timings) == {
+        "load_prices",
+        "build_features",
+        "train_candidate",
+        "evaluate",
+        "quality_gate",
+        "register_model",
+        "publish",
+    }
+    assert first.mlflow_run_id and champion.registered_version == "1"
+    assert set(first.metrics["estimators"]) >= {"model", "last_price", "ewm"}
+
+    # Exactly one champion's predictions, for every active card's prices in the window.
+    latest = PricePoint.objects.aggregate(m=Max("date"))["m"]
+    window_start = latest - timedelta(days=119)
+    priced = set(
+        PricePoint.objects.filter(date__gte=window_start, card__active=True).values_list(
+            "card__card_id", "date"
+        )
+    )
+    predicted = set(Prediction.objects.values_list("card__card_id", "date"))
+    assert predicted == priced
+    assert set(Prediction.objects.values_list("model_version", flat=True)) == {champion.pk}
+
+    # Same data again: the same decision, deterministically.
+    run_training()
+    second = TrainingRun.objects.latest("created_at")
+    assert second.status == first.status
+    assert second.metrics == first.metrics
+    assert ModelVersion.objects.filter(is_champion=True).count() == 1
+
+    # A new day of prices gets predictions at import, without retraining.
+    path = tmp_path / "new_day.csv"
+    demo_slice.to_csv(path, index=False)
+    runs_before = TrainingRun.objects.count()
+    result = import_price_file(path, source="tcgplayer-demo")
+    new_day = pd.Timestamp(demo_slice["date"].iloc[0]).date()
+    assert result.scored == len(demo_slice)
+    assert Prediction.objects.filter(date=new_day).count() == len(demo_slice)
+    assert TrainingRun.objects.count() == runs_before
+
+    # Scoring a day incrementally gives what publishing the full history gives.
+    champion = ModelVersion.objects.get(is_champion=True)
+    frame = training.make_feature_frame(training.load_prices(), training.TrainingConfig())
+    full = training.serving_predictions(
+        _champion_estimator(champion),
+        frame,
+        training.TrainingConfig(serving_window_days=1),
+    )
+    stored = {
+        (p.card.card_id, float(p.fair_price))
+        for p in Prediction.objects.filter(date=new_day).select_related("card")
+    }
+    assert stored == {(r.card_id, round(r.fair_price, 2)) for r in full.itertuples()}
+
+
+def _champion_estimator(champion: ModelVersion):
+    from pipelines.scoring import estimator_for
+
+    return estimator_for(champion)
+
+
+def test_if_a_step_fails_then_run_is_failed_and_champion_unchanged(
+    demo_slice: pd.DataFrame, ml_stores: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.publishing import publish
+
+    old = version("last_price")
+    publish(old, pd.DataFrame(columns=["card_id", "date", "market_price", "fair_price"]))
+    before = Prediction.objects.count()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(training, "evaluate", broken)
+    with pytest.raises(CommandError, match="failed: evaluate: RuntimeError: evaluation exploded"):
+        run("run_pipeline")
+
+    failed = TrainingRun.objects.get()
+    assert failed.status == TrainingRun.Status.FAILED
+    assert "evaluation exploded" in failed.error and failed.finished_at
+    assert ModelVersion.objects.get(is_champion=True) == old
+    assert Prediction.objects.count() == before
