@@ -12,32 +12,43 @@ from prices.models import Card
 
 COLUMNS = ["card_id", "date", "market_price", "category"]
 
-# One price per card and day: when several sources report the same day, their mean.
+# Rows in the unique index's order (card, date, source): no sort, no aggregate in SQL.
 _SQL = """
-    SELECT c.card_id, p.date, AVG(p.market_price)::float AS market_price, c.category
-    FROM prices_pricepoint p JOIN prices_card c ON c.id = p.card_id
-    WHERE c.active {where}
-    GROUP BY c.card_id, p.date, c.category
-    ORDER BY c.card_id, p.date
+    SELECT p.card_id, p.date, p.market_price
+    FROM prices_pricepoint p
+    WHERE p.card_id IN (SELECT id FROM prices_card WHERE active) {where}
+    ORDER BY p.card_id, p.date
 """
 
 
 def load_price_frame(
     *, start: date | None = None, end: date | None = None, card_ids: list[str] | None = None
 ) -> pd.DataFrame:
-    """Prices of active cards as ``card_id, date (datetime64), market_price, category``."""
+    """Prices of active cards as ``card_id, date (datetime64), market_price, category``.
+
+    One row per card and day: when several sources report the same day, their mean.
+    """
+    cards = pd.DataFrame.from_records(
+        list(Card.objects.filter(active=True).values_list("pk", "card_id", "category")),
+        columns=["pk", "card_id", "category"],
+    )
     where, params = _filters(start, end, card_ids)
     sql = _SQL.format(where=where)
     if connection.vendor == "postgresql":
-        frame = _copy_out(sql, params)
+        raw = _copy_out(sql, params)
     else:
         with connection.cursor() as cursor:
-            cursor.execute(sql.replace("::float", ""), params)
-            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=COLUMNS)
-    frame["date"] = pd.to_datetime(frame["date"])
-    frame["market_price"] = frame["market_price"].astype(float)
+            cursor.execute(sql, params)
+            raw = pd.DataFrame.from_records(
+                cursor.fetchall(), columns=["pk", "date", "market_price"]
+            )
+    raw["date"] = pd.to_datetime(raw["date"])
+    raw["market_price"] = raw["market_price"].astype(float)
+    if raw.duplicated(["pk", "date"]).any():
+        raw = raw.groupby(["pk", "date"], as_index=False, sort=True)["market_price"].mean()
+    frame = raw.merge(cards, on="pk", how="inner", sort=False)
     frame["card_id"] = frame["card_id"].astype(object)
-    return frame
+    return frame[COLUMNS].sort_values(["card_id", "date"], kind="stable").reset_index(drop=True)
 
 
 def _filters(
@@ -68,17 +79,4 @@ def _copy_out(sql: str, params: list[object]) -> pd.DataFrame:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
-    return pd.read_csv(
-        buffer,
-        names=COLUMNS,
-        dtype={"card_id": str, "market_price": float, "category": str},
-        parse_dates=["date"],
-    )
-
-
-def latest_price_date() -> date | None:
-    from django.db.models import Max
-
-    from prices.models import PricePoint
-
-    return PricePoint.objects.aggregate(latest=Max("date"))["latest"]
+    return pd.read_csv(buffer, names=["pk", "date", "market_price"], dtype={"pk": "int64"})

@@ -278,7 +278,33 @@ def walk_forward_backtest(
     rolling_median_7, ewm``. ``estimators`` is a factory of fresh, unfitted estimators
     (default ``default_estimators``), called once per fold.
     """
-    frame = _feature_frame(prices, horizon)
+    return backtest_feature_frame(
+        _feature_frame(prices, horizon),
+        horizon=horizon,
+        cut=cut,
+        folds=folds,
+        buy_threshold=buy_threshold,
+        sell_threshold=sell_threshold,
+        test_fraction=test_fraction,
+        estimators=estimators,
+    )
+
+
+def backtest_feature_frame(
+    frame: pd.DataFrame,
+    horizon: int = 7,
+    cut: str | pd.Timestamp | None = None,
+    folds: int = DEFAULT_FOLDS,
+    buy_threshold: float = 0.10,
+    sell_threshold: float = 0.15,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
+) -> dict[str, Any]:
+    """:func:`walk_forward_backtest` on an already built feature frame (with ``target``).
+
+    Features are point-in-time, so the pipeline builds them once and shares them between
+    training and evaluation instead of building them twice.
+    """
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
     splits = _time_splits(frame, cuts, horizon)
     results = _evaluate(

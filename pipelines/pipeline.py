@@ -14,7 +14,7 @@ def training_pipeline(run_id: int = 0) -> None:
     prices = steps.load_prices(run_id)
     features = steps.build_features(run_id, prices)
     candidate = steps.train_candidate(run_id, features)
-    backtest = steps.evaluate(run_id, prices)
+    backtest = steps.evaluate(run_id, features)
     decision = steps.quality_gate(run_id, backtest)
     version_id, predictions = steps.register_model(run_id, decision, candidate, features, backtest)
     steps.publish(run_id, version_id, predictions)

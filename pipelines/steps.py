@@ -40,9 +40,9 @@ def train_candidate(run_id: int, features: pd.DataFrame) -> Annotated[Any, "cand
 
 
 @step(enable_cache=False)
-def evaluate(run_id: int, prices: pd.DataFrame) -> Annotated[dict, "backtest"]:
+def evaluate(run_id: int, features: pd.DataFrame) -> Annotated[dict, "backtest"]:
     with step_timer(run_id, "evaluate"):
-        return training.evaluate(prices, _config())
+        return training.evaluate(features, _config())
 
 
 @step(enable_cache=False)

@@ -24,7 +24,7 @@ from pipelines.estimators import (
     make_model,
     predictions_frame,
 )
-from pipelines.evaluation import walk_forward_backtest
+from pipelines.evaluation import backtest_feature_frame
 from pipelines.features import TARGET_COLUMN, build_features, build_target
 from pipelines.gate import GateConfig, GateDecision, decide
 from pipelines.models import ModelVersion
@@ -83,9 +83,10 @@ def train_candidate(frame: pd.DataFrame, config: TrainingConfig) -> FairValueEst
     return make_model(horizon=config.horizon).fit(frame)
 
 
-def evaluate(prices: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
-    return walk_forward_backtest(
-        prices,
+def evaluate(frame: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
+    """Walk-forward backtest of the model and the baselines on the shared feature frame."""
+    return backtest_feature_frame(
+        frame,
         horizon=config.horizon,
         buy_threshold=config.buy_threshold,
         sell_threshold=config.sell_threshold,

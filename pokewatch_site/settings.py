@@ -44,13 +44,21 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "prices",
     "accounts",
     "pipelines",
 ]
 
 MIDDLEWARE = [
+    "pokewatch_site.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "pokewatch_site.middleware.APIErrorMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,6 +136,12 @@ if REDIS_URL:
             "KEY_PREFIX": "pokewatch",
             "OPTIONS": _redis_options,
         },
+        "ratelimit": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": _redis_db_url(REDIS_RATELIMIT_DB),
+            "KEY_PREFIX": "pokewatch",
+            "OPTIONS": _redis_options,
+        },
     }
 else:
     CACHES = {
@@ -135,7 +149,16 @@ else:
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "pokewatch-default",
         },
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "pokewatch-ratelimit",
+        },
     }
+    # django-ratelimit refuses a per-process cache because several workers would each
+    # count separately. The embedded default is one process (make run), so that is
+    # exactly right here; with REDIS_URL the counters live in Redis DB 2 and the checks
+    # stay on. Production refuses several workers without Redis (see below).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # --- Auth, i18n, static --------------------------------------------------------------------
@@ -156,10 +179,84 @@ STATIC_ROOT = VAR_DIR / "static"
 # --- REST framework ------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so a missing key answers 401 with "WWW-Authenticate: Api-Key".
+        "accounts.authentication.APIKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasAPIKeyOrStaff"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "prices.api.StaffBrowsableAPIRenderer",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "prices.api.StaffOnlyBrowsableNegotiation",
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "prices.api.Pagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "prices.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PokeWatch API",
+    "DESCRIPTION": (
+        "Fair value and BUY/HOLD/SELL signals for Pokémon cards. Send your key as "
+        "`X-API-Key: <key>` or `Authorization: Api-Key <key>`. Errors are always "
+        '`{"detail": "..."}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Rate limits (django-ratelimit), per API key; per client IP on public endpoints -------
+
+RATELIMIT_USE_CACHE = "ratelimit"
+# If the counters' cache is unreachable, let reads through (logged) rather than refuse
+# every request: an outage of Redis must not take the read API down with it.
+RATELIMIT_FAIL_OPEN = env_bool("RATELIMIT_FAIL_OPEN", True)
+POKEWATCH_RATES = {
+    "read": env_str("POKEWATCH_RATE_READ", "120/m"),
+    "batch": env_str("POKEWATCH_RATE_BATCH", "30/m"),
+    "public": env_str("POKEWATCH_RATE_PUBLIC", "60/m"),
+}
+# Trust X-Forwarded-For only behind a proxy that sets it (the client IP for rate limits).
+POKEWATCH_TRUSTED_PROXY = env_bool("POKEWATCH_TRUSTED_PROXY", False)
+
+# --- Security headers, CORS, request size ----------------------------------------------
+
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("POKEWATCH_MAX_BODY_BYTES", 64 * 1024)
+
+CORS_ALLOWED_ORIGINS = env_list(
+    "CORS_ALLOWED_ORIGINS",
+    ["http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173"],
+)
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "origin",
+    "x-api-key",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-Request-ID"]
+
+# --- Prediction cache ---------------------------------------------------------------------
+
+POKEWATCH_PREDICTION_CACHE_TTL = env_int("POKEWATCH_PREDICTION_CACHE_TTL", 300)
 
 # --- PokeWatch -----------------------------------------------------------------------------
 
@@ -201,14 +298,25 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "pokewatch_site.middleware.RequestIDLogFilter"},
+    },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own console handler would print every line a second time via root.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # The ML libraries are chatty at INFO; their warnings and errors still come through.
         "zenml": {"level": "WARNING"},

@@ -1,7 +1,16 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from pokewatch_site.middleware import api_not_found
+from prices.admin_views import cache_stats
 
 urlpatterns = [
+    path("admin/cache-stats/", admin.site.admin_view(cache_stats), name="cache-stats"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("prices.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Any other /api/ path: a JSON 404, whatever DEBUG says.
+    re_path(r"^api/(?P<path>.*)$", api_not_found),
 ]

@@ -1,27 +1,158 @@
-"""The prediction cache: key builders, TTLs, generation, statistics and clearing.
+"""The prediction cache: key builders, TTL, generation, statistics and clearing.
 
-Every key includes the *generation*, a number bumped by each publish, so a new champion
-makes all older entries unreachable at once, with no scan.
+Reads go cache → database. Every key carries the *generation*, a number bumped in the same
+transaction that publishes a champion or scores new days, so a publish makes all older
+entries unreachable at once, with no scan. The generation lives in the database (the
+truth every process shares) and is mirrored into a shared cache (Redis) after commit, so
+with Redis a new generation is seen instantly; with the per-process local-memory cache
+each process re-reads it from the database at most every ``GENERATION_POLL_SECONDS``.
+
+Hits and misses are counted in the cache itself, so with Redis every worker sees the
+same numbers. If the cache is down, reads fall back to the database (django-redis's
+IGNORE_EXCEPTIONS turns failures into misses).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+
+from prices.models import CacheGeneration
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-GENERATION_KEY = "predictions:generation"
+PREFIX = "pred"
+GENERATION_KEY = "pred-meta:generation"
+HITS_KEY = "pred-meta:hits"
+MISSES_KEY = "pred-meta:misses"
+GENERATION_POLL_SECONDS = 2.0
+_MISSING = object()
+_memo: dict[str, tuple[float, int]] = {}
+
+
+def is_shared() -> bool:
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
+def _db_generation() -> int:
+    row = CacheGeneration.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(row or 0)
 
 
 def current_generation() -> int:
-    value = cache.get(GENERATION_KEY)
-    return int(value) if value is not None else 0
+    if is_shared():
+        value = cache.get(GENERATION_KEY)
+        if value is not None:
+            return int(value)
+    now = time.monotonic()
+    cached = _memo.get("generation")
+    if cached and now - cached[0] < GENERATION_POLL_SECONDS:
+        return cached[1]
+    value = _db_generation()
+    _memo["generation"] = (now, value)
+    if is_shared():
+        cache.set(GENERATION_KEY, value, timeout=None)
+    return value
 
 
 def bump_generation() -> int:
-    """Make every cached prediction unreachable; returns the new generation."""
-    cache.add(GENERATION_KEY, 0, timeout=None)
-    value = cache.incr(GENERATION_KEY)
-    return int(value) if value is not None else 0
+    """Make every cached prediction unreachable (call inside the publishing transaction)."""
+    CacheGeneration.objects.get_or_create(pk=1)
+    CacheGeneration.objects.filter(pk=1).update(value=F("value") + 1)
+    value = _db_generation()
+    _memo.pop("generation", None)
+    if is_shared():
+        transaction.on_commit(lambda: cache.set(GENERATION_KEY, value, timeout=None))
+    return value
+
+
+def key(*parts: object) -> str:
+    return ":".join([PREFIX, str(current_generation()), *(str(p) for p in parts)])
+
+
+def read_through(parts: tuple[object, ...], compute: Callable[[], T]) -> T:
+    """The cached value for ``parts``, or ``compute()`` stored for the TTL."""
+    cache_key = key(*parts)
+    value = cache.get(cache_key, _MISSING)
+    if value is not _MISSING:
+        _count(HITS_KEY)
+        return value  # type: ignore[no-any-return]
+    _count(MISSES_KEY)
+    value = compute()
+    cache.set(cache_key, value, timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
+    return value
+
+
+def _count(counter: str) -> None:
+    try:
+        cache.incr(counter)
+    except ValueError:  # first count since the counters were reset
+        cache.add(counter, 0, timeout=None)
+        with contextlib.suppress(ValueError):
+            cache.incr(counter)
+
+
+@dataclass
+class CacheStats:
+    backend: str
+    hits: int
+    misses: int
+    hit_rate: float | None
+    entries: int | None
+    generation: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def stats() -> CacheStats:
+    hits = int(cache.get(HITS_KEY) or 0)
+    misses = int(cache.get(MISSES_KEY) or 0)
+    total = hits + misses
+    return CacheStats(
+        backend=settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        hits=hits,
+        misses=misses,
+        hit_rate=round(hits / total, 4) if total else None,
+        entries=_entries(),
+        generation=current_generation(),
+    )
+
+
+def _entries() -> int | None:
+    """Live prediction entries of the current generation (None if the backend can't tell)."""
+    pattern = f"{PREFIX}:{current_generation()}:*"
+    if is_shared():
+        try:
+            return sum(1 for _ in cache.iter_keys(pattern))  # type: ignore[attr-defined]
+        except Exception:
+            logger.warning("cache stats: could not count entries", exc_info=True)
+            return None
+    store = getattr(cache, "_cache", None)
+    if store is None:
+        return None
+    marker = f":{PREFIX}:{current_generation()}:"
+    return sum(1 for k in list(store) if marker in k)
+
+
+def clear() -> CacheStats:
+    """Drop every cached prediction (a new generation) and reset the counters."""
+    with transaction.atomic():
+        bump_generation()
+    if is_shared():
+        try:
+            cache.delete_pattern(f"{PREFIX}:*")  # type: ignore[attr-defined]
+        except Exception:
+            logger.warning("cache clear: could not delete old entries", exc_info=True)
+    cache.delete_many([HITS_KEY, MISSES_KEY])
+    return stats()

@@ -104,3 +104,17 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.card_id} {self.date} {self.signal}"
+
+
+class CacheGeneration(models.Model):
+    """One row: the prediction cache's generation, bumped in the publishing transaction.
+
+    The database is the source of truth so that every process (web workers, the Celery
+    worker) agrees on it even with the per-process local-memory cache.
+    """
+
+    value = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"generation {self.value}"

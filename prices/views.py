@@ -1,24 +1,194 @@
+"""The read API (DESIGN.md §5). Reads are viewsets; actions are small APIViews."""
+
 from __future__ import annotations
 
 import logging
+from datetime import date
+from typing import Any
 
-from django.core.cache import cache
 from django.db import DatabaseError, connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.ratelimit import RateLimitedMixin
+from prices import caching, selectors
+from prices.errors import NotFound
+from prices.filters import CardFilter
 from prices.models import Card
+from prices.serializers import (
+    BatchFairPriceRequestSerializer,
+    BatchItemSerializer,
+    CardSerializer,
+    DateQuerySerializer,
+    FairPriceRequestSerializer,
+    FairPriceSerializer,
+    PricePointSerializer,
+    RangeQuerySerializer,
+    SignalQuerySerializer,
+)
 
 logger = logging.getLogger(__name__)
 
+ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
+ERRORS = {400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR}
+DATE_PARAM = OpenApiParameter("date", OpenApiTypes.DATE, description="YYYY-MM-DD")
 
-class HealthView(APIView):
-    """Public liveness and dependency status; 200 when serving, 503 when the DB is down."""
+
+def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def cached_fair_price(card_id: str, day: date | None) -> dict[str, Any]:
+    return caching.read_through(
+        ("fair", card_id, day.isoformat() if day else "latest"),
+        lambda: selectors.fair_price(card_id, day),
+    )
+
+
+@extend_schema(responses={**ERRORS})
+class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
+    """Tracked cards with their latest market price, fair price, deviation and signal."""
+
+    queryset = selectors.cards_with_latest().order_by("card_id")
+    serializer_class = CardSerializer
+    filterset_class = CardFilter
+    lookup_field = "card_id"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+
+    def get_object(self) -> Card:
+        card_id = self.kwargs["card_id"]
+        found = self.get_queryset().filter(card_id=card_id).first()
+        if found is None:
+            raise NotFound(f"Unknown card {card_id!r}.")
+        return found
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.DATE),
+            OpenApiParameter("end", OpenApiTypes.DATE),
+        ],
+        responses={200: PricePointSerializer(many=True), **ERRORS},
+    )
+    @action(detail=True, methods=["get"])
+    def prices(self, request: Request, card_id: str) -> Response:
+        """Price history of one card, oldest first (`start`/`end` inclusive)."""
+        params = _query(RangeQuerySerializer, request)
+        history = selectors.price_history(
+            selectors.card(card_id), params.get("start"), params.get("end")
+        )
+        page = self.paginate_queryset(history)
+        return self.get_paginated_response(PricePointSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[DATE_PARAM], responses={200: FairPriceSerializer, **ERRORS})
+    @action(detail=True, methods=["get"], url_path="fair-price", pagination_class=None)
+    def fair_price(self, request: Request, card_id: str) -> Response:
+        """The champion's prediction for that day (the latest one without `date`)."""
+        params = _query(DateQuerySerializer, request)
+        return Response(cached_fair_price(card_id, params.get("date")))
+
+
+class FairPriceView(RateLimitedMixin, APIView):
+    @extend_schema(
+        request=FairPriceRequestSerializer, responses={200: FairPriceSerializer, **ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        """Fair price of one card on a day (latest if no date)."""
+        serializer = FairPriceRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return Response(cached_fair_price(data["card_id"], data.get("date")))
+
+
+class BatchFairPriceView(RateLimitedMixin, APIView):
+    ratelimit_group = "batch"
+
+    @extend_schema(
+        request=BatchFairPriceRequestSerializer,
+        responses={200: BatchItemSerializer(many=True), **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        """Up to 100 cards at once, in the order asked; unknown ids are reported per item."""
+        serializer = BatchFairPriceRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        day = serializer.validated_data.get("date")
+        items = []
+        for card_id in serializer.validated_data["card_ids"]:
+            try:
+                result = cached_fair_price(card_id, day)
+            except NotFound as exc:
+                items.append(
+                    {"card_id": card_id, "found": False, "result": None, "detail": exc.detail}
+                )
+            else:
+                items.append({"card_id": card_id, "found": True, "result": result, "detail": None})
+        return Response(items)
+
+
+class SignalsView(RateLimitedMixin, generics.GenericAPIView):
+    @extend_schema(
+        parameters=[
+            DATE_PARAM,
+            OpenApiParameter("signal", OpenApiTypes.STR, enum=["BUY", "HOLD", "SELL"]),
+        ],
+        responses={
+            200: inline_serializer(
+                "SignalList",
+                {
+                    "date": serializers.DateField(allow_null=True),
+                    "count": serializers.IntegerField(),
+                    "results": FairPriceSerializer(many=True),
+                },
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """The day's signals (the latest day by default), largest deviations first."""
+        params = _query(SignalQuerySerializer, request)
+        day, signal = params.get("date"), params.get("signal")
+
+        def compute() -> dict[str, Any]:
+            found_day, rows = selectors.signals(day, signal)
+            if day is not None and not rows and not selectors.signals(day)[1]:
+                raise NotFound(f"No predictions on {day.isoformat()}.")
+            return {
+                "date": found_day.isoformat() if found_day else None,
+                "count": len(rows),
+                "results": rows,
+            }
+
+        key_day = day.isoformat() if day else "latest"
+        return Response(caching.read_through(("signals", key_day, signal or "all"), compute))
+
+
+class HealthView(RateLimitedMixin, APIView):
+    """Public status of the database, cache and broker; 503 when the database is down."""
 
     authentication_classes: list = []
     permission_classes: list = []
+    ratelimit_group = "public"
 
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(choices=["ok", "degraded", "error"]),
+                    "database": serializers.CharField(),
+                    "cache": serializers.CharField(),
+                    "cards": serializers.IntegerField(),
+                    "champion": serializers.CharField(allow_null=True),
+                },
+            ),
+        }
+    )
     def get(self, request: Request) -> Response:
         body: dict[str, object] = {"status": "ok"}
         try:
@@ -26,11 +196,11 @@ class HealthView(APIView):
                 cursor.execute("SELECT 1")
             body["database"] = "ok"
             body["cards"] = Card.objects.filter(active=True).count()
+            champion = selectors.champion()
+            body["champion"] = champion.label if champion else None
         except DatabaseError:
             logger.exception("health: database check failed")
-            body["database"] = "error"
-            body["status"] = "error"
-            return Response(body, status=503)
+            return Response({"status": "error", "database": "error"}, status=503)
         body["cache"] = _cache_status()
         if body["cache"] != "ok":
             body["status"] = "degraded"
@@ -38,6 +208,8 @@ class HealthView(APIView):
 
 
 def _cache_status() -> str:
+    from django.core.cache import cache
+
     try:
         cache.set("health:probe", "1", timeout=5)
         return "ok" if cache.get("health:probe") == "1" else "error"

@@ -10,14 +10,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
+from accounts.models import APIKey
 from prices.models import Card, PricePoint
+
+pytest_plugins = ["tests.api_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CSV = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
@@ -49,6 +54,28 @@ def _service_markers(request: pytest.FixtureRequest) -> None:
         _require("DATABASE_URL does not point at PostgreSQL")
     if request.node.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
         _require("REDIS_URL is not set")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    """Each test starts with no cached predictions, keys or rate-limit counts.
+
+    The database (and so the cache generation) is rolled back after every test, so
+    entries of an earlier test could otherwise look current. Redis is cleaned by key
+    pattern, never flushed.
+    """
+    from django.core.cache import caches
+
+    from prices import caching
+
+    caching._memo.clear()
+    for alias in ("default", "ratelimit"):
+        backend = caches[alias]
+        if hasattr(backend, "delete_pattern"):
+            for pattern in ("pred*", "apikey*", "rl:*"):
+                backend.delete_pattern(pattern)
+        else:
+            backend.clear()
 
 
 @pytest.fixture
@@ -85,3 +112,48 @@ def make_prices(db: None) -> Callable[..., list[PricePoint]]:
         )
 
     return make
+
+
+# --- API keys: one fixture per key state ------------------------------------------------
+
+
+@dataclass
+class IssuedKey:
+    key: APIKey
+    raw: str
+
+    @property
+    def prefix(self) -> str:
+        return self.key.prefix
+
+
+@pytest.fixture
+def make_key(db: None) -> Callable[..., IssuedKey]:
+    """Any key, straight through the library's manager (no checks, so past expiry is fine)."""
+
+    def make(name: str = "test key", **fields: object) -> IssuedKey:
+        key, raw = APIKey.objects.create_key(name=name, **fields)
+        return IssuedKey(key, raw)
+
+    return make
+
+
+@pytest.fixture
+def valid_key(make_key) -> IssuedKey:
+    return make_key("valid key", owner="Ash", expiry_date=timezone.now() + timedelta(days=30))
+
+
+@pytest.fixture
+def revoked_key(make_key) -> IssuedKey:
+    return make_key("revoked key", revoked=True)
+
+
+@pytest.fixture
+def expired_key(make_key) -> IssuedKey:
+    return make_key("expired key", expiry_date=timezone.now() - timedelta(minutes=1))
+
+
+@pytest.fixture
+def missing_raw_key(db: None) -> str:
+    """Well formed, but no key has this prefix."""
+    return "Nokey000.abcdefghijklmnopqrstuvwxyz012345"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Max
+from mlflow import MlflowClient
 
 from pipelines import training
 from pipelines.models import ModelVersion, TrainingRun
@@ -57,7 +59,10 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
     demo_slice: pd.DataFrame, ml_stores: Path, tmp_path: Path, settings
 ) -> None:
     settings.POKEWATCH_SERVING_WINDOW_DAYS = 120
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
     output = run("run_pipeline")
+    assert root.handlers == handlers_before  # ZenML did not take over the root logger
 
     first = TrainingRun.objects.get()
     champion = ModelVersion.objects.get(is_champion=True)
@@ -72,7 +77,9 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
         "register_model",
         "publish",
     }
-    assert first.mlflow_run_id and champion.registered_version == "1"
+    assert first.mlflow_run_id and champion.registered_version
+    alias = MlflowClient().get_model_version_by_alias(champion.registered_name, "champion")
+    assert str(alias.version) == champion.registered_version
     assert set(first.metrics["estimators"]) >= {"model", "last_price", "ewm"}
 
     # Exactly one champion's predictions, for every active card's prices in the window.

@@ -1,0 +1,191 @@
+"""API key services (create, revoke, touch) and selectors (resolve, status).
+
+Caching of :func:`resolve_key`
+------------------------------
+Each request resolves its key: one indexed query by prefix plus a SHA-512 check. The
+lookup by prefix may be cached for :data:`CACHE_TTL` seconds, but a revoke, a deletion or
+a change of expiry must take effect at once in *every* process. So:
+
+* Lookups are cached only when the default cache is shared by all processes (Redis,
+  Memcached, database, files). With the local-memory default, a deletion would reach only
+  the process that made it, so nothing is cached there and every request asks the
+  database.
+* Every change made through the model (``save()``, ``delete()``, hence the admin, the
+  ``apikey`` command and :func:`revoke_key`) calls :func:`forget_cached_key`, which deletes
+  the entry *and* replaces the key's version token. An entry is only used while its
+  version matches the current token, so an entry written by a request that read the row
+  just before the revoke committed is unusable too. The token is also replaced after the
+  surrounding transaction commits, closing the same race for changes inside a transaction.
+* Bulk ``QuerySet.update()`` / ``.delete()`` bypass the model and therefore the
+  invalidation: use :func:`revoke_key` (entries would otherwise live up to ``CACHE_TTL``).
+
+The secret is verified at every request, against the hash in the cached row, and expiry
+is checked against the clock at every request, so an expiry date passing needs no
+invalidation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, date, datetime, time
+from enum import StrEnum
+from typing import cast
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import APIKey, validate_rate
+from prices.errors import InvalidInput, NotFound
+
+CACHE_TTL = 60
+# Outlives any entry tagged with it; once it lapses, older entries just stop matching.
+VERSION_TTL = 24 * 60 * 60
+TOUCH_INTERVAL = 60
+_UNSHARED_BACKENDS = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+class KeyStatus(StrEnum):
+    VALID = "valid"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+def create_key(
+    name: str, *, owner: str = "", expires: date | datetime | None = None, rate: str = ""
+) -> tuple[APIKey, str]:
+    """Create a key; returns it and the full key, which is never stored nor shown again.
+
+    ``expires`` as a date means "usable through the end of that day (UTC)".
+    """
+    name, owner, rate = name.strip(), owner.strip(), rate.strip()
+    _check_length("name", name, required=True)
+    _check_length("owner", owner)
+    try:
+        validate_rate(rate)
+    except ValidationError as exc:
+        raise InvalidInput(exc.messages[0]) from exc
+    expiry = _expiry_datetime(expires)
+    if expiry is not None and expiry <= timezone.now():
+        raise InvalidInput(f"The expiry date {expiry:%Y-%m-%d %H:%M} UTC is in the past.")
+    key, raw = APIKey.objects.create_key(name=name, owner=owner, expiry_date=expiry, rate=rate)
+    return cast(APIKey, key), raw
+
+
+def revoke_key(prefix: str) -> APIKey:
+    """Revoke the key with this prefix (idempotent); effective at once in every process."""
+    try:
+        key = APIKey.objects.get(prefix=prefix)
+    except APIKey.DoesNotExist:
+        raise NotFound(f'No API key has the prefix "{prefix}".') from None
+    if not key.revoked:
+        key.revoked = True
+        key.save(update_fields=["revoked"])
+    return key
+
+
+def touch_last_used(key: APIKey) -> None:
+    """Record a use of ``key``, writing to the database at most once a minute per key."""
+    if cache.add(f"apikey:touched:{key.prefix}", 1, TOUCH_INTERVAL):
+        now = timezone.now()
+        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def forget_cached_key(prefix: str) -> None:
+    """Make any cached lookup of this key unusable, now and after the current commit."""
+    if not cache_is_shared():
+        return
+    _bump_version(prefix)
+    transaction.on_commit(lambda: _bump_version(prefix))
+
+
+# --- selectors -----------------------------------------------------------------------------
+
+
+def resolve_key(raw_key: str) -> APIKey | None:
+    """The key for ``raw_key`` if it exists, matches, is not revoked and has not expired."""
+    prefix, dot, _ = raw_key.partition(".")
+    if not prefix or not dot:
+        return None
+    key = _cached_usable_key(prefix) if cache_is_shared() else _usable_key(prefix)
+    if key is None or key.revoked or key.has_expired or not key.is_valid(raw_key):
+        return None
+    return key
+
+
+def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
+    """Why a key is or is not accepted, straight from the database (no cache)."""
+    prefix, _, _ = raw_key.partition(".")
+    key = APIKey.objects.filter(prefix=prefix).first() if prefix else None
+    if key is None or not key.is_valid(raw_key):
+        return KeyStatus.UNKNOWN, None
+    if key.revoked:
+        return KeyStatus.REVOKED, key
+    if key.has_expired:
+        return KeyStatus.EXPIRED, key
+    return KeyStatus.VALID, key
+
+
+def cache_is_shared() -> bool:
+    """Whether every process sees the same default cache (so invalidation reaches them)."""
+    return settings.CACHES["default"]["BACKEND"] not in _UNSHARED_BACKENDS
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _usable_key(prefix: str) -> APIKey | None:
+    return APIKey.objects.get_usable_keys().filter(prefix=prefix).first()
+
+
+def _cached_usable_key(prefix: str) -> APIKey | None:
+    entry_key, version_key = _cache_keys(prefix)
+    # Read the version before the row: a revoke committing in between replaces the
+    # version, so the entry written below is born stale.
+    version = cache.get(version_key, "")
+    entry = cache.get(entry_key)
+    if entry is not None and entry[0] == version:
+        return entry[1]
+    key = _usable_key(prefix)
+    if key is not None:
+        cache.set(entry_key, (version, key), CACHE_TTL)
+    return key
+
+
+def _bump_version(prefix: str) -> None:
+    entry_key, version_key = _cache_keys(prefix)
+    cache.set(version_key, uuid.uuid4().hex, VERSION_TTL)
+    cache.delete(entry_key)
+
+
+def _cache_keys(prefix: str) -> tuple[str, str]:
+    # Hashed: the prefix comes from a request header, never put it raw into a cache key.
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:32]
+    return f"apikey:entry:{digest}", f"apikey:version:{digest}"
+
+
+def _expiry_datetime(expires: date | datetime | None) -> datetime | None:
+    if expires is None:
+        return None
+    if isinstance(expires, datetime):
+        return expires if timezone.is_aware(expires) else expires.replace(tzinfo=UTC)
+    return datetime.combine(expires, time.max, tzinfo=UTC)
+
+
+def _check_length(field: str, value: str, *, required: bool = False) -> None:
+    max_length = getattr(APIKey._meta.get_field(field), "max_length", None)
+    if required and not value:
+        raise InvalidInput(f"The key's {field} is required.")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidInput(f"The key's {field} is longer than {max_length} characters.")

@@ -1,0 +1,73 @@
+"""The API's shared plumbing: pagination, content negotiation and the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django_ratelimit.exceptions import Ratelimited
+from rest_framework import exceptions, status
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from prices.errors import PokeWatchError
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class StaffBrowsableAPIRenderer(BrowsableAPIRenderer):
+    """The browsable API, offered only to logged-in staff (see StaffOnlyBrowsableNegotiation)."""
+
+
+class StaffOnlyBrowsableNegotiation(DefaultContentNegotiation):
+    """Everyone but logged-in staff gets JSON, whatever their Accept header says."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        user = getattr(request._request, "user", None)  # the session user, not the API key
+        if not (user is not None and user.is_active and user.is_staff):
+            renderers = [r for r in renderers if not isinstance(r, BrowsableAPIRenderer)]
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            return renderers[0], renderers[0].media_type
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error as ``{"detail": "..."}`` (validation errors name their field)."""
+    if isinstance(exc, PokeWatchError):
+        return Response({"detail": exc.detail}, status=exc.status_code)
+    if isinstance(exc, Ratelimited):
+        exc = exceptions.Throttled(detail="Rate limit exceeded.")
+    if isinstance(exc, RequestDataTooBig):
+        return Response(
+            {"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        response.data = {"detail": _flatten(exc.detail), "errors": exc.detail}
+    return response
+
+
+def _flatten(detail: Any, prefix: str = "") -> str:
+    if isinstance(detail, dict):
+        parts = [
+            _flatten(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
+            for key, value in detail.items()
+        ]
+        return "; ".join(p for p in parts if p)
+    if isinstance(detail, list):
+        if all(not isinstance(item, dict | list) for item in detail):
+            text = " ".join(str(item) for item in detail)
+            return f"{prefix}: {text}" if prefix and prefix != "non_field_errors" else text
+        return "; ".join(_flatten(item, f"{prefix}[{i}]") for i, item in enumerate(detail) if item)
+    return f"{prefix}: {detail}" if prefix and prefix != "non_field_errors" else str(detail)
