@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py bootstrap
+	$(PY) manage.py bootstrap --port $(PORT)
 
 run: setup
 	@echo "PokeWatch on http://127.0.0.1:$(PORT)/  (health: http://127.0.0.1:$(PORT)/api/v1/health/)"

@@ -36,6 +36,7 @@ GENERATION_KEY = "pred-meta:generation"
 HITS_KEY = "pred-meta:hits"
 MISSES_KEY = "pred-meta:misses"
 GENERATION_POLL_SECONDS = 2.0
+GENERATION_MIRROR_TTL = 60
 _MISSING = object()
 _memo: dict[str, tuple[float, int]] = {}
 
@@ -61,7 +62,9 @@ def current_generation() -> int:
     value = _db_generation()
     _memo["generation"] = (now, value)
     if is_shared():
-        cache.set(GENERATION_KEY, value, timeout=None)
+        # add, not set: a reader that read the database just before a publish committed
+        # must not overwrite the new generation the publisher has just mirrored.
+        cache.add(GENERATION_KEY, value, timeout=GENERATION_MIRROR_TTL)
     return value
 
 
@@ -72,7 +75,9 @@ def bump_generation() -> int:
     value = _db_generation()
     _memo.pop("generation", None)
     if is_shared():
-        transaction.on_commit(lambda: cache.set(GENERATION_KEY, value, timeout=None))
+        transaction.on_commit(
+            lambda: cache.set(GENERATION_KEY, value, timeout=GENERATION_MIRROR_TTL)
+        )
     return value
 
 

@@ -29,8 +29,12 @@ class World:
 def world(make_card, make_prices) -> World:
     cards = [
         make_card(card_id="sv2a-151-mew-ex-205", name="Mew ex", set_code="sv2a", category="grail"),
-        make_card(card_id="sv2a-151-pikachu-173", name="Pikachu", set_code="sv2a", category="chase"),
-        make_card(card_id="swsh-gengar-271", name="Gengar vmax", set_code="swsh08", category="chase"),
+        make_card(
+            card_id="sv2a-151-pikachu-173", name="Pikachu", set_code="sv2a", category="chase"
+        ),
+        make_card(
+            card_id="swsh-gengar-271", name="Gengar vmax", set_code="swsh08", category="chase"
+        ),
     ]
     # deviations on the last day: mew -20% (BUY), pikachu +30% (SELL), gengar +1% (HOLD)
     last_deviation = {cards[0].card_id: -0.2, cards[1].card_id: 0.3, cards[2].card_id: 0.01}

@@ -78,6 +78,20 @@ def _fresh_caches() -> None:
             backend.clear()
 
 
+def test_database_url() -> str:
+    """The URL of the PostgreSQL test database (``test_<name>``) this process is using."""
+    from urllib.parse import quote
+
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    user = quote(db["USER"], safe="")
+    return f"postgres://{user}{password}@{db['HOST'] or 'localhost'}{port}/{db['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test
+
+
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"

@@ -69,7 +69,11 @@ def test_price_history_with_a_range(api: Client, world) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("start=yesterday", "start"), ("end=2026-13-01", "end"), ("start=2026-05-05&end=2026-05-01", "start")],
+    [
+        ("start=yesterday", "start"),
+        ("end=2026-13-01", "end"),
+        ("start=2026-05-05&end=2026-05-01", "start"),
+    ],
 )
 def test_if_price_range_is_bad_then_400_names_the_field(
     api: Client, world, query: str, field: str

@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
 
 from accounts import keys
 from accounts.keys import create_key, resolve_key, revoke_key
+from tests.conftest import test_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,21 +28,12 @@ for line in sys.stdin:
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-def _database_url() -> str:
-    """The URL of the test database (``test_<name>``) this process is using."""
-    db = connection.settings_dict
-    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    user = quote(db["USER"], safe="")
-    return f"postgres://{user}{password}@{db['HOST'] or 'localhost'}{port}/{db['NAME']}"
-
-
 @pytest.fixture
 def resolver(transactional_db):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": test_database_url(),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", RESOLVER],
