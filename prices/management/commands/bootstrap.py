@@ -14,7 +14,6 @@ from prices.csv_import import import_price_file
 from prices.errors import PokeWatchError
 from prices.models import PricePoint
 
-
 DEMO_KEY_FILE = "demo_api_key.txt"
 
 
@@ -65,7 +64,6 @@ class Command(BaseCommand):
         raw = ensure_demo_key(settings.VAR_DIR / DEMO_KEY_FILE)
         self.stdout.write(f"demo API key (also in var/{DEMO_KEY_FILE}): {raw}")
         self.stdout.write(
-            f'try: curl -H "X-API-Key: {raw}" '
-            f"http://127.0.0.1:{options['port']}/api/v1/signals/"
+            f'try: curl -H "X-API-Key: {raw}" http://127.0.0.1:{options["port"]}/api/v1/signals/'
         )
         self.stdout.write(self.style.SUCCESS("bootstrap done"))
