@@ -82,6 +82,9 @@ def main() -> None:
         if result.returncode != 0:
             print(result.stdout[-3000:], result.stderr[-3000:])
             raise SystemExit("pipeline failed")
+        for line in result.stdout.splitlines():
+            if line.startswith("["):
+                print(f"  {line}")
         run = TrainingRun.objects.latest("created_at")
         print(
             f"run_pipeline: {run.status}, wall {wall:.0f} s (process), peak RSS {peak_mb:,.0f} MB"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Any
 
 import pandas as pd
 from django.db import connection
@@ -46,15 +47,23 @@ def load_price_frame(
     raw["market_price"] = raw["market_price"].astype(float)
     if raw.duplicated(["pk", "date"]).any():
         raw = raw.groupby(["pk", "date"], as_index=False, sort=True)["market_price"].mean()
-    frame = raw.merge(cards, on="pk", how="inner", sort=False)
-    frame["card_id"] = frame["card_id"].astype(object)
-    return frame[COLUMNS].sort_values(["card_id", "date"], kind="stable").reset_index(drop=True)
+    # Rows stay in (card, date) order; one shared str object per card, not one per row.
+    cards = cards.set_index("pk")
+    return pd.DataFrame(
+        {
+            "card_id": raw["pk"].map(cards["card_id"]).to_numpy(dtype=object),
+            "date": raw["date"].to_numpy(),
+            "market_price": raw["market_price"].to_numpy(),
+            "category": raw["pk"].map(cards["category"]).to_numpy(dtype=object),
+        }
+    ).dropna(subset=["card_id"])
 
 
 def _filters(
     start: date | None, end: date | None, card_ids: list[str] | None
-) -> tuple[str, list[object]]:
-    clauses, params = [], []
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
     if start is not None:
         clauses.append("AND p.date >= %s")
         params.append(start)
@@ -69,7 +78,7 @@ def _filters(
     return " ".join(clauses), params
 
 
-def _copy_out(sql: str, params: list[object]) -> pd.DataFrame:
+def _copy_out(sql: str, params: list[Any]) -> pd.DataFrame:
     """PostgreSQL: COPY … TO STDOUT as CSV straight into pandas (millions of rows a second)."""
     buffer = io.BytesIO()
     with connection.cursor() as cursor:

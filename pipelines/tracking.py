@@ -38,7 +38,7 @@ def configure() -> str:
 def _pyfunc_class() -> type:
     import mlflow.pyfunc
 
-    class FairValueModel(mlflow.pyfunc.PythonModel):
+    class FairValueModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
         """Serves any PokeWatch estimator: feature frame in, fair prices out."""
 
         def __init__(self, estimator: Any) -> None:
@@ -122,7 +122,7 @@ def _plots(predictions: pd.DataFrame, folder: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
+    paths: list[Path] = []
     if predictions.empty:
         return paths
     # Fair value vs market for the three cards with the most history.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -31,9 +32,13 @@ class StaffOnlyBrowsableNegotiation(DefaultContentNegotiation):
     """Everyone but logged-in staff gets JSON, whatever their Accept header says."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str]:
         user = getattr(request._request, "user", None)  # the session user, not the API key
+        renderers = list(renderers)
         if not (user is not None and user.is_active and user.is_staff):
             renderers = [r for r in renderers if not isinstance(r, BrowsableAPIRenderer)]
         try:

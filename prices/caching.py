@@ -42,7 +42,7 @@ _memo: dict[str, tuple[float, int]] = {}
 
 
 def is_shared() -> bool:
-    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+    return "redis" in str(settings.CACHES["default"]["BACKEND"]).lower()
 
 
 def _db_generation() -> int:
@@ -125,7 +125,7 @@ def stats() -> CacheStats:
     misses = int(cache.get(MISSES_KEY) or 0)
     total = hits + misses
     return CacheStats(
-        backend=settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        backend=str(settings.CACHES["default"]["BACKEND"]).rsplit(".", 1)[-1],
         hits=hits,
         misses=misses,
         hit_rate=round(hits / total, 4) if total else None,
@@ -139,7 +139,8 @@ def _entries() -> int | None:
     pattern = f"{PREFIX}:{current_generation()}:*"
     if is_shared():
         try:
-            return sum(1 for _ in cache.iter_keys(pattern))  # type: ignore[attr-defined]
+            keys = cache.iter_keys(pattern)  # type: ignore[attr-defined]
+            return len(list(keys))
         except Exception:
             logger.warning("cache stats: could not count entries", exc_info=True)
             return None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from django.utils.text import slugify
 
@@ -139,9 +140,10 @@ def parse_price_csv(
     return parsed
 
 
-def _parse_record(record: dict[str, str | None], line: int, errors: list[str]) -> PriceRow | None:
-    if None in record:  # more fields than the header
-        errors.append(f"line {line}: too many fields ({len(record) - 1 + len(record[None] or [])})")
+def _parse_record(record: dict[Any, Any], line: int, errors: list[str]) -> PriceRow | None:
+    extra = record.get(None)  # DictReader files fields beyond the header under None
+    if extra is not None:
+        errors.append(f"line {line}: too many fields ({len(record) - 1 + len(extra)})")
         return None
     card_id = (record.get("card_id") or "").strip()
     raw_date = (record.get("date") or "").strip()

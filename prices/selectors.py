@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -81,7 +82,7 @@ def fair_price(card_id: str, day: date | None = None) -> dict[str, Any]:
     return prediction_payload(card_id, row)
 
 
-def prediction_payload(card_id: str, row: dict[str, Any]) -> dict[str, Any]:
+def prediction_payload(card_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
     version = row["model_version__registered_version"] or row["model_version_id"]
     return {
         "card_id": card_id,

@@ -183,6 +183,7 @@ class HealthView(RateLimitedMixin, APIView):
                     "status": serializers.ChoiceField(choices=["ok", "degraded", "error"]),
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
+                    "broker": serializers.CharField(),
                     "cards": serializers.IntegerField(),
                     "champion": serializers.CharField(allow_null=True),
                 },
@@ -202,9 +203,22 @@ class HealthView(RateLimitedMixin, APIView):
             logger.exception("health: database check failed")
             return Response({"status": "error", "database": "error"}, status=503)
         body["cache"] = _cache_status()
-        if body["cache"] != "ok":
+        body["broker"] = _broker_status()
+        if body["cache"] != "ok" or body["broker"] != "ok":
             body["status"] = "degraded"
         return Response(body)
+
+
+def _broker_status() -> str:
+    from pokewatch_site.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+        return "ok"
+    except Exception:  # unreachable broker: background work stalls, reads still work
+        logger.warning("health: broker unreachable", exc_info=True)
+        return "error"
 
 
 def _cache_status() -> str:

@@ -10,7 +10,14 @@ def test_health_reports_ok_with_card_count(client: Client, make_card) -> None:
     response = client.get("/api/v1/health/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"status": "ok", "database": "ok", "cards": 1, "cache": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "cards": 1,
+        "champion": None,
+        "cache": "ok",
+        "broker": "ok",
+    }
 
 
 def test_if_database_is_down_then_health_is_503(client: Client, db, monkeypatch) -> None:
@@ -27,6 +34,17 @@ def test_if_cache_is_down_then_health_is_degraded(client: Client, db, monkeypatc
     def broken(*args: object, **kwargs: object) -> None:
         raise ConnectionError("redis down")
 
-    monkeypatch.setattr("prices.views.cache.set", broken)
+    monkeypatch.setattr("django.core.cache.cache.set", broken)
     body = client.get("/api/v1/health/").json()
     assert (body["status"], body["cache"]) == ("degraded", "error")
+
+
+def test_if_broker_is_down_then_health_is_degraded(client: Client, db, settings) -> None:
+    from pokewatch_site.celery import app
+
+    app.conf.broker_url, original = "redis://127.0.0.1:1/0", app.conf.broker_url
+    try:
+        body = client.get("/api/v1/health/").json()
+    finally:
+        app.conf.broker_url = original
+    assert (body["status"], body["broker"]) == ("degraded", "error")
