@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from pipelines.models import ModelVersion, TrainingRun
 
@@ -74,6 +80,46 @@ class TrainingRunAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: Any) -> bool:
         return False
 
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("run/", wrap(require_POST(self.run_now)), name="pipelines_trainingrun_run"),
+            path(
+                "collect/",
+                wrap(require_POST(self.collect_now)),
+                name="pipelines_trainingrun_collect",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        return super().changelist_view(
+            request, {**(extra_context or {}), "schedule": beat_schedule()}
+        )
+
+    def run_now(self, request: HttpRequest) -> HttpResponse:
+        from pipelines.tasks import enqueue_training
+
+        if not self.has_change_permission(request):
+            messages.error(request, "You may not start training runs.")
+        else:
+            run = enqueue_training(TrainingRun.Trigger.ADMIN)
+            if run.status == TrainingRun.Status.SKIPPED:
+                messages.warning(request, f"Run #{run.pk} {run.reason}")
+            else:
+                messages.success(request, f"Training run #{run.pk} queued.")
+        return HttpResponseRedirect(reverse("admin:pipelines_trainingrun_changelist"))
+
+    def collect_now(self, request: HttpRequest) -> HttpResponse:
+        from pipelines.tasks import collect_prices_task
+
+        if not self.has_change_permission(request):
+            messages.error(request, "You may not start price collection.")
+        else:
+            result = collect_prices_task.delay()
+            messages.success(request, f"Price collection queued (task {result.id}).")
+        return HttpResponseRedirect(reverse("admin:pipelines_trainingrun_changelist"))
+
     @admin.display(description="duration")
     def duration(self, obj: TrainingRun) -> str:
         seconds = obj.duration_seconds
@@ -118,3 +164,29 @@ class TrainingRunAdmin(admin.ModelAdmin):
             rows,
             json.dumps(obj.metrics, indent=2),
         )
+
+
+def beat_schedule() -> list[dict[str, Any]]:
+    """The beat entries of settings, with when each fires next."""
+    now = timezone.now()
+    rows = []
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        schedule = entry["schedule"]
+        fields = (
+            schedule._orig_minute,
+            schedule._orig_hour,
+            schedule._orig_day_of_month,
+            schedule._orig_month_of_year,
+            schedule._orig_day_of_week,
+        )
+        rows.append(
+            {
+                "name": name,
+                "task": entry["task"],
+                "crontab": " ".join(str(f) for f in fields),
+                "next_run": (
+                    now + schedule.remaining_estimate(now) + timedelta(seconds=30)
+                ).replace(second=0, microsecond=0),
+            }
+        )
+    return rows

@@ -50,6 +50,8 @@ class TrainingRun(models.Model):
         FAILED = "failed"
         SKIPPED = "skipped"
 
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule"
         ADMIN = "admin"
@@ -73,10 +75,20 @@ class TrainingRun(models.Model):
     mlflow_run_id = models.CharField(max_length=64, blank=True)
     zenml_run_id = models.CharField(max_length=64, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host and pid of the worker")
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
     error = models.TextField(blank=True)
+    # 1 while the run is queued or running, NULL otherwise: the unique constraint makes
+    # "at most one active training run" hold across every worker, whatever the broker.
+    active_slot = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["active_slot"], name="trainingrun_one_active"),
+        ]
 
     def __str__(self) -> str:
         return f"run #{self.pk} {self.status} ({self.trigger})"

@@ -8,6 +8,7 @@ Redis. Production (``DEBUG`` off) refuses to start with an unsafe configuration.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -291,6 +292,79 @@ MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI") or f"sqlite:///{VAR_DIR / '
 MLFLOW_ARTIFACT_ROOT = env_str("MLFLOW_ARTIFACT_ROOT") or (VAR_DIR / "mlflow-artifacts").as_uri()
 MLFLOW_EXPERIMENT_NAME = env_str("MLFLOW_EXPERIMENT_NAME", "pokewatch-fair-value")
 ZENML_CONFIG_PATH = env_str("ZENML_CONFIG_PATH") or str(VAR_DIR / "zenml")
+
+# --- Celery: worker and beat ---------------------------------------------------------------
+# With REDIS_URL the broker is Redis DB 0; without it, an embedded broker that needs no
+# server: kombu's SQLAlchemy transport on a SQLite file under var/.
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or (
+    _redis_db_url(REDIS_BROKER_DB)
+    if REDIS_URL
+    else f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "pokewatch")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True  # outcomes are recorded on TrainingRun rows, not results
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+# A task is acknowledged when it finishes, and re-queued if its worker process dies, so a
+# killed training run is retried rather than lost; one task at a time per process.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The longest a training run may take; the hard limit kills it a little later.
+POKEWATCH_TRAINING_SOFT_LIMIT = env_int("POKEWATCH_TRAINING_SOFT_LIMIT", 3600)
+POKEWATCH_TRAINING_HARD_LIMIT = POKEWATCH_TRAINING_SOFT_LIMIT + 300
+# Redis re-delivers an unacknowledged task after visibility_timeout: it must be longer than
+# the longest run, or a long run would be started twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"visibility_timeout": POKEWATCH_TRAINING_HARD_LIMIT + 3600, "socket_connect_timeout": 5}
+    if CELERY_BROKER_URL.startswith("redis")
+    else {}
+)
+POKEWATCH_TRAINING_CRON = env_str("POKEWATCH_TRAINING_CRON", "0 3 * * *")
+POKEWATCH_COLLECT_CRON = env_str("POKEWATCH_COLLECT_CRON", "0 1 * * *")
+POKEWATCH_SWEEP_CRON = env_str("POKEWATCH_SWEEP_CRON", "*/10 * * * *")
+
+
+def _crontab(name: str, value: str) -> Any:
+    from celery.schedules import crontab
+
+    fields = value.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(
+            f"{name} must be a 5-field crontab like '0 3 * * *', got {value!r}"
+        )
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    try:
+        return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+    except Exception as exc:  # celery raises ValueError / ParseException
+        raise ImproperlyConfigured(f"{name}: invalid crontab {value!r}: {exc}") from None
+
+
+# Missed runs expire instead of piling up: a task not started within its window is dropped.
+CELERY_BEAT_SCHEDULE = {
+    "nightly-training": {
+        "task": "pipelines.tasks.scheduled_training",
+        "schedule": _crontab("POKEWATCH_TRAINING_CRON", POKEWATCH_TRAINING_CRON),
+        "options": {"expires": 3600},
+    },
+    "daily-price-collection": {
+        "task": "pipelines.tasks.collect_prices_task",
+        "schedule": _crontab("POKEWATCH_COLLECT_CRON", POKEWATCH_COLLECT_CRON),
+        "options": {"expires": 3600},
+    },
+    "sweep-dead-training-runs": {
+        "task": "pipelines.tasks.sweep_training_runs",
+        "schedule": _crontab("POKEWATCH_SWEEP_CRON", POKEWATCH_SWEEP_CRON),
+        "options": {"expires": 300},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Logging -------------------------------------------------------------------------------
 

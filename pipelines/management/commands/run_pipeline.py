@@ -12,20 +12,35 @@ from pipelines.runs import run_training
 class Command(BaseCommand):
     help = (
         "Run the training pipeline now (load → features → train → evaluate → gate → "
-        "register → publish) and print the outcome; exits non-zero if the run failed."
+        "register → publish) and print the outcome; exits non-zero if the run failed or "
+        "was skipped. With --async, queue it on the Celery worker and print the run id."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--async", dest="run_async", action="store_true", help="queue it on the worker"
+        )
         parser.add_argument(
             "--trigger", choices=TrainingRun.Trigger.values, default=TrainingRun.Trigger.COMMAND
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["run_async"]:
+            from pipelines.tasks import enqueue_training
+
+            run = enqueue_training(options["trigger"])
+            if run.status == TrainingRun.Status.SKIPPED:
+                raise CommandError(f"run #{run.pk} {run.reason}")
+            self.stdout.write(f"queued training run #{run.pk}")
+            self.stdout.write(str(run.pk))
+            return
         progress.reporter = lambda line: self.stdout.write(line)
         try:
             run = run_training(trigger=options["trigger"])
         finally:
             progress.reporter = progress.logger.info
+        if run.status == TrainingRun.Status.SKIPPED:
+            raise CommandError(f"run #{run.pk} {run.reason}")
         timings = ", ".join(f"{k} {v:.1f}s" for k, v in run.step_timings.items())
         self.stdout.write(f"run #{run.pk}: {run.status} in {run.duration_seconds or 0:.1f} s")
         if timings:
