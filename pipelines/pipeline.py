@@ -9,7 +9,7 @@ import_zenml()
 from zenml import pipeline  # noqa: E402
 
 
-@pipeline(enable_cache=False)
+@pipeline(enable_cache=False, enable_artifact_metadata=False, enable_step_logs=False)
 def training_pipeline(run_id: int = 0) -> None:
     prices = steps.load_prices(run_id)
     features = steps.build_features(run_id, prices)

@@ -33,6 +33,9 @@ from pipelines.publishing import PublishResult, publish
 logger = logging.getLogger(__name__)
 
 
+SERVING_BLOCK_ROWS = 500_000
+
+
 class NotEnoughData(ValueError):
     pass
 
@@ -119,11 +122,18 @@ def serving_predictions(
     """Predictions for every (card, date) with a price in the serving window."""
     last = frame["date"].max()
     start = last - pd.Timedelta(days=config.serving_window_days - 1)
-    window = frame[frame["date"] >= start]
-    fair = estimator.predict(window)
-    out = predictions_frame(window, fair, config.buy_threshold, config.sell_threshold)
-    out[TARGET_COLUMN] = window[TARGET_COLUMN].to_numpy()
-    return out[np.isfinite(out["fair_price"])].reset_index(drop=True)
+    rows = np.flatnonzero((frame["date"] >= start).to_numpy())
+    parts = []
+    # In blocks: a copy of the whole window of a 10k-card universe would cost gigabytes.
+    for first in range(0, len(rows), SERVING_BLOCK_ROWS):
+        block = frame.iloc[rows[first : first + SERVING_BLOCK_ROWS]]
+        fair = estimator.predict(block)
+        out = predictions_frame(block, fair, config.buy_threshold, config.sell_threshold)
+        out[TARGET_COLUMN] = block[TARGET_COLUMN].to_numpy()
+        parts.append(out[np.isfinite(out["fair_price"])])
+    if not parts:
+        return predictions_frame(frame.iloc[:0], np.empty(0)).assign(**{TARGET_COLUMN: []})
+    return pd.concat(parts, ignore_index=True)
 
 
 def register(
@@ -147,7 +157,7 @@ def register(
         estimator=winner,
         predictions=predictions,
         tags=run_tags,
-        input_example=frame.drop(columns=[TARGET_COLUMN]).tail(5),
+        input_example=frame.tail(5).drop(columns=[TARGET_COLUMN]),  # not a copy of it all
     )
     if not decision.promote:
         return run_id, None, predictions

@@ -1,0 +1,215 @@
+"""A real Celery worker (and beat) on the real Redis broker, against the real test database.
+
+Not eager mode: the worker is a separate `celery worker` process, so these tests see what
+production sees: acks, re-deliveries after a killed worker, the one-run-at-a-time slot.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from pipelines.models import ModelVersion, TrainingRun
+from pipelines.runs import claim_run
+from pipelines.tasks import enqueue_training
+from pokewatch_site.celery import app
+from prices.models import Card, Prediction
+from tests.conftest import ML_DIR, ROOT, test_database_url
+from tests.test_training_pipeline import DEMO_CARDS, SLICE
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+Status = TrainingRun.Status
+QUEUE = f"pokewatch-test-{uuid.uuid4().hex[:8]}"
+DONE = {Status.SUCCEEDED, Status.REJECTED, Status.FAILED, Status.SKIPPED}
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{ML_DIR / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_ROOT": (ML_DIR / "mlflow-artifacts").as_uri(),
+        **extra,
+    }
+
+
+def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "pokewatch_site", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, tmp_path_factory) -> Iterator[Path]:
+    """One `celery worker` (prefork, one child) for the module, on a queue of its own."""
+    app.conf.task_default_queue = QUEUE
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    process = _start(
+        ["worker", "-Q", QUEUE, "-c", "1", "-l", "info", "--without-gossip", "--without-mingle"],
+        log,
+        _env(),
+    )
+    try:
+        wait_for(lambda: b"ready." in log.read_bytes(), 60, "the worker to start")
+        yield log
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def demo(transactional_db) -> None:
+    """Six demo products in committed rows (the worker is another process)."""
+    import pandas as pd
+
+    from prices.cards import import_cards_file
+    from prices.csv_import import import_price_file
+    from tests.conftest import DEMO_CSV
+
+    import_cards_file(DEMO_CARDS)
+    Card.objects.exclude(card_id__in=SLICE).update(active=False)
+    frame = pd.read_csv(DEMO_CSV)
+    path = ML_DIR / f"slice-{uuid.uuid4().hex[:6]}.csv"
+    frame[frame["card_id"].isin(SLICE)].to_csv(path, index=False)
+    import_price_file(path, source="tcgplayer-demo")
+
+
+def finished(run_id: int, timeout: float = 180) -> TrainingRun:
+    def done() -> TrainingRun | None:
+        run = TrainingRun.objects.get(pk=run_id)
+        return run if run.status in DONE else None
+
+    return wait_for(done, timeout, f"training run #{run_id} to finish")  # type: ignore[return-value]
+
+
+def test_triggered_run_succeeds_and_a_simultaneous_trigger_is_skipped(worker, demo) -> None:
+    results: list[TrainingRun] = []
+
+    def trigger() -> None:
+        results.append(claim_run(TrainingRun.Trigger.ADMIN))
+        connection.close()
+
+    threads = [threading.Thread(target=trigger) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status for r in results)
+    assert statuses == [Status.QUEUED, Status.SKIPPED]
+    queued = next(r for r in results if r.status == Status.QUEUED)
+    from pipelines.tasks import _send
+
+    _send(queued)
+
+    run = finished(queued.pk)
+    assert run.status == Status.SUCCEEDED, run.error
+    assert run.worker and run.task_id
+    champion = ModelVersion.objects.get(is_champion=True)
+    assert Prediction.objects.filter(model_version=champion).exists()
+    assert TrainingRun.objects.filter(active_slot=1).count() == 0
+
+
+def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo) -> None:
+    from tests.pipeline_fixtures import version
+
+    old = version("last_price", is_champion=True)
+    Card.objects.update(active=False)  # nothing to train on: the load step raises
+    run = enqueue_training(TrainingRun.Trigger.ADMIN)
+    from pipelines.tasks import _send
+
+    _send(run)  # transactional_db: on_commit hooks run at once, but be explicit
+    run = finished(run.pk)
+    assert run.status == Status.FAILED
+    assert "load_prices: NotEnoughData" in run.error
+    assert ModelVersion.objects.get(is_champion=True) == old
+
+
+def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(worker, demo) -> None:
+    from pipelines.publishing import publish
+    from tests.pipeline_fixtures import prediction_frame, version
+
+    old = version("last_price")
+    publish(old, prediction_frame(SLICE, 3))
+    before = set(Prediction.objects.values_list("pk", flat=True))
+
+    run = claim_run(TrainingRun.Trigger.ADMIN)
+    from pipelines.tasks import _send
+
+    _send(run)
+
+    def mid_run() -> str | None:
+        current = TrainingRun.objects.get(pk=run.pk)
+        return current.worker if "build_features" in current.step_timings else None
+
+    host_pid = str(wait_for(mid_run, 120, "the run to be half-way"))
+    os.kill(int(host_pid.rsplit(":", 1)[1]), signal.SIGKILL)  # the pool child running it
+
+    killed = finished(run.pk, timeout=120)
+    assert killed.status == Status.FAILED
+    assert "died" in killed.error
+    # Nothing of the dead run was published.
+    assert ModelVersion.objects.get(is_champion=True) == old
+    assert set(Prediction.objects.values_list("pk", flat=True)) == before
+
+    retry = wait_for(
+        lambda: TrainingRun.objects.filter(retry_of=killed).first(), 60, "the retry run"
+    )
+    retry = finished(retry.pk)  # type: ignore[union-attr]
+    assert retry.status == Status.SUCCEEDED, retry.error
+    assert ModelVersion.objects.get(is_champion=True) != old
+
+
+def test_beat_every_minute_really_enqueues_training(worker, demo, tmp_path) -> None:
+    beat = _start(
+        ["beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")],
+        tmp_path / "beat.log",
+        _env(
+            POKEWATCH_TRAINING_CRON="* * * * *",
+            POKEWATCH_COLLECT_CRON="0 0 1 1 *",
+            POKEWATCH_SWEEP_CRON="0 0 1 1 *",
+        ),
+    )
+    try:
+        run = wait_for(
+            lambda: TrainingRun.objects.filter(trigger=TrainingRun.Trigger.SCHEDULE).first(),
+            90,
+            "beat to fire the every-minute schedule",
+        )
+    finally:
+        _stop(beat)
+    assert finished(run.pk).status in {Status.SUCCEEDED, Status.REJECTED}  # type: ignore[union-attr]
