@@ -22,10 +22,13 @@ def champion(cards: list[str]) -> ModelVersion:
     return old
 
 
-def test_publish_writes_flips_and_prunes(cards, champion) -> None:
+def test_publish_writes_flips_and_prunes(
+    cards, champion, django_capture_on_commit_callbacks
+) -> None:
     generation = caching.current_generation()
     new = version("model")
-    result = publish(new, prediction_frame(cards, 7))
+    with django_capture_on_commit_callbacks(execute=True):  # as when the publish commits
+        result = publish(new, prediction_frame(cards, 7))
 
     champion.refresh_from_db()
     new.refresh_from_db()
