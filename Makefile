@@ -20,11 +20,12 @@ setup: $(STAMP)
 	$(PY) manage.py bootstrap --port $(PORT)
 
 # The web server in the foreground; a Celery worker with the beat schedule beside it
-# (embedded broker unless REDIS_URL is set), stopped when the server stops.
+# (embedded broker unless REDIS_URL is set), stopped when the server stops. Both log to
+# this terminal.
 run: setup
-	@echo "Celery worker + beat: logging to var/celery.log"
+	@$(PY) manage.py schedule
 	@$(VENV)/bin/celery -A pokewatch_site worker --beat --concurrency 1 --loglevel info \
-		--schedule var/celerybeat-schedule --logfile var/celery.log & \
+		--schedule var/celerybeat-schedule & \
 	worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	echo "PokeWatch on http://127.0.0.1:$(PORT)/  (health: http://127.0.0.1:$(PORT)/api/v1/health/)"; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)

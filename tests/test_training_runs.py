@@ -185,3 +185,11 @@ def test_collection_task_retries_only_transient_errors() -> None:
     assert tasks.collect_prices_task.autoretry_for == (SourceUnavailable,)
     assert tasks.collect_prices_task.max_retries == 5
     assert tasks.train_model.acks_late and tasks.train_model.reject_on_worker_lost
+
+
+def test_schedule_command_lists_every_entry() -> None:
+    out = StringIO()
+    call_command("schedule", stdout=out)
+    text = out.getvalue()
+    assert "nightly-training           0 3 * * *" in text
+    assert "daily-price-collection" in text and "next 20" in text
