@@ -23,38 +23,36 @@ def _config() -> training.TrainingConfig:
 # see, so a cached result could be stale, and every later step depends on it.
 # Artifacts are still stored, but ZenML is not asked to describe() multi-million-row
 # frames for metadata and visualizations: that cost more memory than the steps themselves.
-STEP = {
-    "enable_cache": False,
-    "enable_artifact_metadata": False,
-    "enable_artifact_visualization": False,
-}
+pipeline_step = step(
+    enable_cache=False, enable_artifact_metadata=False, enable_artifact_visualization=False
+)
 
 
-@step(**STEP)
+@pipeline_step
 def load_prices(run_id: int) -> Annotated[pd.DataFrame, "prices"]:
     with step_timer(run_id, "load_prices"):
         return training.load_prices()
 
 
-@step(**STEP)
+@pipeline_step
 def build_features(run_id: int, prices: pd.DataFrame) -> Annotated[pd.DataFrame, "features"]:
     with step_timer(run_id, "build_features"):
         return training.make_feature_frame(prices, _config())
 
 
-@step(**STEP)
+@pipeline_step
 def train_candidate(run_id: int, features: pd.DataFrame) -> Annotated[Any, "candidate"]:
     with step_timer(run_id, "train_candidate"):
         return training.train_candidate(features, _config())
 
 
-@step(**STEP)
+@pipeline_step
 def evaluate(run_id: int, features: pd.DataFrame) -> Annotated[dict, "backtest"]:
     with step_timer(run_id, "evaluate"):
         return training.evaluate(features, _config())
 
 
-@step(**STEP)
+@pipeline_step
 def quality_gate(run_id: int, backtest: dict) -> Annotated[dict, "decision"]:
     with step_timer(run_id, "quality_gate") as record:
         decision = training.apply_gate(backtest, _config())
@@ -66,7 +64,7 @@ def quality_gate(run_id: int, backtest: dict) -> Annotated[dict, "decision"]:
         }
 
 
-@step(**STEP)
+@pipeline_step
 def register_model(
     run_id: int, decision: dict, candidate: Any, features: pd.DataFrame, backtest: dict
 ) -> tuple[Annotated[int, "model_version_id"], Annotated[pd.DataFrame, "predictions"]]:
@@ -83,7 +81,7 @@ def register_model(
         return (version.pk if version else 0), predictions
 
 
-@step(**STEP)
+@pipeline_step
 def publish(
     run_id: int, model_version_id: int, predictions: pd.DataFrame
 ) -> Annotated[int, "published"]:

@@ -8,7 +8,12 @@ from typing import Any
 
 from django.db import DatabaseError, connection
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -52,7 +57,10 @@ def cached_fair_price(card_id: str, day: date | None) -> dict[str, Any]:
     )
 
 
-@extend_schema(responses={**ERRORS})
+@extend_schema_view(
+    list=extend_schema(responses={200: CardSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(responses={200: CardSerializer, **ERRORS}),
+)
 class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     """Tracked cards with their latest market price, fair price, deviation and signal."""
 
@@ -187,6 +195,11 @@ class HealthView(RateLimitedMixin, APIView):
                     "cards": serializers.IntegerField(),
                     "champion": serializers.CharField(allow_null=True),
                 },
+            ),
+            429: ERROR,
+            503: inline_serializer(
+                "HealthDown",
+                {"status": serializers.CharField(), "database": serializers.CharField()},
             ),
         }
     )
