@@ -40,8 +40,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
 
+# Benchmarks need DATABASE_URL (PostgreSQL); the API one also REDIS_URL and wrk.
 bench: $(STAMP)
 	$(PY) -m benchmarks.ingestion $(BENCH_ARGS)
+	$(PY) -m benchmarks.pipeline $(BENCH_PIPELINE_ARGS)
+	$(PY) -m benchmarks.api $(BENCH_API_ARGS)
 
 clean:
 	rm -rf $(VENV) var

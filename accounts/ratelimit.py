@@ -69,10 +69,9 @@ class RateLimitedMixin:
             return
         if usage["should_limit"]:
             wait = max(int(usage["time_left"]), 1)
+            # DRF adds "Expected available in N seconds." and the Retry-After header.
             raise Throttled(
-                wait=wait,
-                detail=f"Rate limit exceeded ({usage['limit']} requests per window). "
-                f"Retry in {wait} s.",
+                wait=wait, detail=f"Rate limit exceeded ({usage['limit']} requests per window)."
             )
 
     def finalize_response(

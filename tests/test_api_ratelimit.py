@@ -25,7 +25,8 @@ def test_if_a_key_exceeds_its_own_rate_then_429_with_retry_after(
     assert [r.status_code for r in responses] == [200, 200, 429]
     limited = responses[-1]
     assert 1 <= int(limited["Retry-After"]) <= 60
-    assert limited.json()["detail"].startswith("Rate limit exceeded (2 requests per window)")
+    assert limited.json()["detail"].startswith("Rate limit exceeded (2 requests per window).")
+    assert limited.json()["detail"].count("available") == 1
     assert limited["X-RateLimit-Remaining"] == "0"
     # Limits are per key: another key is untouched.
     assert client.get(MEW, HTTP_X_API_KEY=other.raw).status_code == 200

@@ -1,0 +1,574 @@
+"""API latency and throughput: the keyed fair-price endpoint against trivial views.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379 \
+        .venv/bin/python -m benchmarks.api
+
+Loads N cards x D days of simulated prices and a published baseline champion
+(``last_price``) into a scratch PostgreSQL database (``pokewatch_bench_api``, dropped
+afterwards), creates an API key with a huge rate (so the real rate-limit code runs but
+never refuses), starts gunicorn on 127.0.0.1 with ``benchmarks.bench_settings`` (the
+real settings plus the ``/bench/...`` views of :mod:`benchmarks.bench_urls`), DEBUG off,
+then drives each target with ``wrk`` (``-t2 -c32``) and prints requests/s, p50 and p99:
+
+* ``trivial``: a plain Django ``JsonResponse`` (gunicorn + middleware + URL resolver);
+* ``trivial-drf``: the same through a DRF ``APIView`` without auth;
+* ``keyed``: a DRF view with the real key authentication and rate limit, constant body;
+* ``fair-price``: ``GET /api/v1/cards/{random card}/fair-price/`` with ``X-API-Key``,
+  starting from an empty prediction cache (so the first request per card misses);
+* ``fair-price-dated``: the same with ``?date=`` a random day of the window: N x D keys,
+  so far more misses (the database path).
+
+Gunicorn runs ``--workers 4 --worker-class gthread --threads 2`` by default (the best of
+the configurations compared in docs/benchmarks.md on 2 cores); ``--workers``,
+``--worker-class``, ``--threads``, ``--duration``, ``--connections`` and ``--targets``
+change the run, ``--profile FILE`` records a py-spy profile of the workers during an
+extra fair-price run. Each run also reports how the machine's CPU time was shared
+(benchmark, PostgreSQL + Redis, other processes): on a shared machine, runs where other
+processes took more than a few percent are not comparable.
+
+Redis keys are written under a prefix of their own (``pokewatch-bench-<pid>``, deleted
+afterwards) in the project's cache/rate-limit DBs. Needs ``wrk`` (``apt-get install
+wrk``) and both DATABASE_URL (PostgreSQL) and REDIS_URL. Exits non-zero if any request
+failed (socket error or non-2xx); missed targets are reported, not failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = "benchmarks.bench_settings"
+FAIR_PRICE = "/api/v1/cards/{card_id}/fair-price/"
+
+# Targets: name -> path. With {card_id} (and {day}), each request picks a random card (and
+# a random day that card has a prediction for).
+TARGETS: dict[str, str] = {
+    "trivial": "/bench/trivial/",
+    "trivial-drf": "/bench/trivial-drf/",
+    "keyed": "/bench/keyed/",
+    "fair-price": FAIR_PRICE,
+    "fair-price-dated": FAIR_PRICE + "?date={day}",
+}
+DEFAULT_TARGETS = ["trivial", "trivial-drf", "keyed", "fair-price", "fair-price-dated"]
+
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+wrk.headers["X-API-Key"] = "%(key)s"
+wrk.headers["Accept"] = "application/json"
+
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (seed or 0) * 7919)
+end
+
+function request()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, " ..
+    "\\"p90_us\\": %%d, \\"p99_us\\": %%d, \\"max_us\\": %%d, \\"mean_us\\": %%f, " ..
+    "\\"connect\\": %%d, \\"read\\": %%d, \\"write\\": %%d, \\"status\\": %%d, " ..
+    "\\"timeout\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+@dataclass
+class Result:
+    target: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    non_2xx: int
+    hit_rate: float | None = None
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cards", type=int, default=500)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 6, 30))
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per target")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    # gthread keeps connections alive (sync closes each one); 2 threads per process: more
+    # threads queue on the GIL at every Redis round trip. Best of the sweep in
+    # docs/benchmarks.md on 2 cores.
+    parser.add_argument(
+        "--worker-class", default="gthread", choices=["sync", "gthread"], help="gunicorn worker"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument(
+        "--targets", default=",".join(DEFAULT_TARGETS), help=f"comma-separated of {list(TARGETS)}"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also record a py-spy profile of every worker during a fair-price run to this "
+        "file (speedscope JSON; needs py-spy)",
+    )
+    args = parser.parse_args()
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(targets) - TARGETS.keys()
+    if unknown:
+        raise SystemExit(f"unknown targets: {sorted(unknown)}")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        raise SystemExit("DATABASE_URL must point at PostgreSQL (the scratch DB is made there)")
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("REDIS_URL must point at Redis (cache and rate-limit counters)")
+
+    prefix = f"pokewatch-bench-{os.getpid()}"
+    os.environ["POKEWATCH_BENCH_CACHE_PREFIX"] = prefix
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    import django
+
+    django.setup()
+
+    from django.db import connection
+
+    from benchmarks._db import scratch_database
+
+    with scratch_database("pokewatch_bench_api") as where:
+        card_ids, pairs = _load_data(args.cards, args.days, args.end)
+        raw_key = _create_key()
+        print(
+            f"database: {where}; {len(card_ids)} cards x {args.days} days; "
+            f"python {platform.python_version()}; {os.cpu_count()} CPUs; "
+            f"load average before: {os.getloadavg()[0]:.2f}"
+        )
+        config = f"gunicorn --workers {args.workers} --worker-class {args.worker_class}" + (
+            f" --threads {args.threads}" if args.worker_class == "gthread" else ""
+        )
+        print(
+            f"server: {config}; load: wrk -t{args.wrk_threads} -c{args.connections} "
+            f"-d{args.duration}s (warm-up {args.warmup}s per target)"
+        )
+        env = _server_env(connection.settings_dict, prefix)
+        with tempfile.TemporaryDirectory(prefix="pokewatch-bench-api-") as tmp:
+            server = _Server(args, env, Path(tmp))
+            try:
+                server.start()
+                results = _run_targets(args, targets, server, card_ids, pairs, raw_key, Path(tmp))
+            finally:
+                server.stop()
+        _cleanup_cache()
+    _report(results)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def _load_data(cards: int, days: int, end: date) -> tuple[list[str], list[tuple[str, str]]]:
+    import numpy as np
+    import pandas as pd
+    from django.conf import settings
+
+    from pipelines.models import ModelVersion
+    from pipelines.publishing import publish
+    from prices.ingestion import upsert_prices
+    from prices.sources.simulated import SimulatedSource
+
+    source = SimulatedSource(seed=11, extra_cards=cards)
+    batch = source.fetch([], end=end, days=days)
+    upsert_prices(batch.rows, source="simulated", new_cards=batch.new_cards)
+
+    # The last_price baseline: the fair price of a day is the previous day's price.
+    frame = source.fetch_frame([], end=end, days=days).sort_values(["card_id", "date"])
+    previous = frame.groupby("card_id")["market_price"].shift(1)
+    frame["fair_price"] = previous.fillna(frame["market_price"])
+    frame["deviation"] = frame["market_price"] / frame["fair_price"] - 1
+    frame["signal"] = np.select(
+        [
+            frame["deviation"] <= -settings.POKEWATCH_BUY_THRESHOLD,
+            frame["deviation"] >= settings.POKEWATCH_SELL_THRESHOLD,
+        ],
+        ["BUY", "SELL"],
+        default="HOLD",
+    )
+    version = ModelVersion.objects.create(
+        registered_name="bench-baseline", estimator="last_price", data_end=end
+    )
+    result = publish(version, frame.drop(columns=["currency"]).reset_index(drop=True))
+    print(f"loaded {len(batch.rows):,} prices, published {result.written:,} predictions")
+    ids = sorted(pd.unique(frame["card_id"]).tolist())
+    pairs = list(zip(frame["card_id"], frame["date"].dt.strftime("%Y-%m-%d"), strict=True))
+    return ids, pairs
+
+
+def _create_key() -> str:
+    from accounts.keys import create_key
+
+    # A rate no run can reach: the rate-limit code path runs, it just never refuses.
+    _, raw = create_key("benchmark", owner="benchmarks.api", rate="100000000/m")
+    return raw
+
+
+def _cleanup_cache() -> None:
+    """Delete every key written under this run's prefix (and only those)."""
+    from django.core.cache import caches
+
+    for alias in ("default", "ratelimit"):
+        try:
+            caches[alias].delete_pattern("*")  # type: ignore[attr-defined]
+        except Exception as exc:  # leave the keys to expire rather than fail the report
+            print(f"could not delete the benchmark's {alias} cache keys: {exc}")
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+def _database_url(settings_dict: dict) -> str:
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+def _server_env(settings_dict: dict, prefix: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(settings_dict),
+        "DJANGO_SETTINGS_MODULE": SETTINGS,
+        "POKEWATCH_BENCH_CACHE_PREFIX": prefix,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Server:
+    def __init__(self, args: argparse.Namespace, env: dict[str, str], tmp: Path) -> None:
+        self.args = args
+        self.env = env
+        self.port = _free_port()
+        self.log_path = tmp / "gunicorn.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "gunicorn", "pokewatch_site.wsgi:application",
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.args.workers),
+            "--worker-class", self.args.worker_class,
+            "--backlog", "2048",
+        ]  # fmt: skip
+        if self.args.worker_class == "gthread":
+            command += ["--threads", str(self.args.threads)]
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn)
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/v1/health/", timeout=2) as resp:  # noqa: S310
+                    body = json.loads(resp.read())
+                if body.get("status") == "ok":
+                    return
+                raise SystemExit(f"health is not ok: {body}")
+            except OSError:
+                time.sleep(0.25)
+        raise SystemExit(f"gunicorn did not answer /api/v1/health/ in 60 s:\n{self.log_tail()}")
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        out = subprocess.run(  # noqa: S603
+            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)],  # noqa: S607
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return [int(p) for p in out.stdout.split()]
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        errors = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if " ERROR " in line or "Traceback" in line
+        ]
+        if errors:
+            print(f"gunicorn logged {len(errors)} error line(s), e.g.: {errors[0]}")
+
+    def log_tail(self) -> str:
+        self.log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
+
+
+# --- load ----------------------------------------------------------------------------------
+
+
+def _paths(template: str, card_ids: list[str], pairs: list[tuple[str, str]]) -> list[str]:
+    """Every path a target may request: one per card, one per (card, predicted day) or one."""
+    if "{day}" in template:
+        return [template.format(card_id=card, day=day) for card, day in pairs]
+    if "{card_id}" in template:
+        return [template.format(card_id=card) for card in card_ids]
+    return [template]
+
+
+def _lua(paths: list[str], raw_key: str) -> str:
+    return WRK_SCRIPT % {"paths": ",".join(f'"{p}"' for p in paths), "key": raw_key}
+
+
+def _wrk(server: _Server, script: Path, seconds: int, args: argparse.Namespace) -> dict:
+    command = [
+        "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s",
+        "--timeout", "10s", "--latency", "-s", str(script), f"{server.base}/",
+    ]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=False, timeout=seconds + 60)  # noqa: S603
+    match = re.search(r"^WRKJSON (\{.*\})$", out.stdout, re.MULTILINE)
+    if out.returncode != 0 or match is None:
+        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return dict(json.loads(match.group(1)))
+
+
+class _CpuMeter:
+    """Where the machine's CPU time went during a run: this benchmark, the database and
+    Redis servers, or anything else (other work on a shared machine skews the numbers)."""
+
+    SERVERS = ("postgres", "redis-server")
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def snapshot(self) -> tuple[float, float, dict[int, tuple[str, float]], float]:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+        busy = total - fields[3] - fields[4]
+        procs: dict[int, tuple[str, float]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as handle:
+                    raw = handle.read()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            rest = raw[raw.rindex(")") + 2 :].split()
+            procs[int(entry.name)] = (comm, (int(rest[11]) + int(rest[12])) / self.tick)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        mine = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
+        return total / self.tick, busy / self.tick, procs, mine
+
+    def shares(self, before: tuple, after: tuple) -> dict[str, float]:
+        """Shares of all CPUs' time: bench (gunicorn, wrk, this), servers, other, idle."""
+        total = after[0] - before[0]
+        busy = after[1] - before[1]
+        ours = set(self.server.worker_pids())
+        if self.server.process is not None:
+            ours.add(self.server.process.pid)
+        bench = after[3] - before[3]
+        servers = 0.0
+        for pid, (comm, seconds) in after[2].items():
+            spent = seconds - before[2].get(pid, (comm, seconds))[1]
+            if pid in ours:
+                bench += spent
+            elif comm.startswith(self.SERVERS):
+                servers += spent
+        other = max(busy - bench - servers, 0.0)
+        return {
+            "bench": bench / total,
+            "servers": servers / total,
+            "other": other / total,
+            "idle": (total - busy) / total,
+        }
+
+
+def _run_targets(
+    args: argparse.Namespace,
+    targets: list[str],
+    server: _Server,
+    card_ids: list[str],
+    pairs: list[tuple[str, str]],
+    raw_key: str,
+    tmp: Path,
+) -> list[Result]:
+    from prices import caching
+
+    scripts = {}
+    for name in targets:
+        scripts[name] = tmp / f"{name}.lua"
+        paths = _paths(TARGETS[name], card_ids, pairs)
+        scripts[name].write_text(_lua(paths, raw_key))
+    _check_target_once(server, card_ids[0], raw_key)
+
+    # Warm every worker on every target (imports, connections, first queries) first.
+    if args.warmup > 0:
+        for name in targets:
+            _wrk(server, scripts[name], args.warmup, args)
+
+    meter = _CpuMeter(server)
+    results = []
+    for name in targets:
+        cached = name.startswith("fair-price")
+        if cached:
+            caching.clear()  # an empty prediction cache: misses first, then hits
+        before = meter.snapshot()
+        raw = _wrk(server, scripts[name], args.duration, args)
+        cpu = meter.shares(before, meter.snapshot())
+        stats = caching.stats() if cached else None
+        if args.profile and name == "fair-price":
+            _profile(server, scripts[name], args)
+        errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
+        results.append(
+            Result(
+                target=name,
+                requests=raw["requests"],
+                seconds=raw["duration_us"] / 1e6,
+                p50_ms=raw["p50_us"] / 1000,
+                p90_ms=raw["p90_us"] / 1000,
+                p99_ms=raw["p99_us"] / 1000,
+                max_ms=raw["max_us"] / 1000,
+                errors=errors,
+                non_2xx=raw["status"],
+                hit_rate=stats.hit_rate if stats else None,
+                cpu=cpu,
+            )
+        )
+        print(
+            f"  {name}: CPU: benchmark (gunicorn + wrk) {cpu['bench']:.0%}, "
+            f"PostgreSQL + Redis {cpu['servers']:.0%}, other processes {cpu['other']:.0%}, "
+            f"idle {cpu['idle']:.0%}"
+            + (f"; cache hits {stats.hits:,}, misses {stats.misses:,}" if stats else "")
+        )
+    return results
+
+
+def _check_target_once(server: _Server, card_id: str, raw_key: str) -> None:
+    request = urllib.request.Request(  # noqa: S310
+        f"{server.base}{FAIR_PRICE.format(card_id=card_id)}", headers={"X-API-Key": raw_key}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+        body = json.loads(resp.read())
+    if "fair_price" not in body:
+        raise SystemExit(f"unexpected fair-price answer: {body}")
+
+
+def _profile(server: _Server, script: Path, args: argparse.Namespace) -> None:
+    """py-spy on every worker while wrk loads fair-price again (not counted in the table)."""
+    if not shutil.which("py-spy") and not (Path(sys.executable).parent / "py-spy").exists():
+        print("py-spy not found: no profile")
+        return
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    assert server.process is not None
+    seconds = max(args.duration, 5)
+    recorder = subprocess.Popen(  # noqa: S603
+        [py_spy, "record", "--pid", str(server.process.pid), "--subprocesses",
+         "--duration", str(seconds), "--rate", "200", "--format", "speedscope",
+         "--output", str(args.profile), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(1)
+    _wrk(server, script, seconds, args)
+    _, err = recorder.communicate(timeout=seconds + 60)
+    if recorder.returncode != 0:
+        print(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    else:
+        print(f"  profile of the fair-price run written to {args.profile}")
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _report(results: list[Result]) -> None:
+    by_name = {r.target: r for r in results}
+    baseline = by_name.get("trivial")
+    print()
+    print(
+        f"{'target':<18} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'non-2xx':>7} {'errors':>6} {'vs trivial':>10} "
+        f"{'cache hits':>10} {'other CPU':>9}"
+    )
+    for r in results:
+        share = f"{r.rps / baseline.rps:.0%}" if baseline else "-"
+        hits = f"{r.hit_rate:.1%}" if r.hit_rate is not None else "-"
+        print(
+            f"{r.target:<18} {r.requests:>9,} {r.rps:>8,.0f} {r.p50_ms:>7.1f} {r.p90_ms:>7.1f} "
+            f"{r.p99_ms:>7.1f} {r.max_ms:>7.1f} {r.non_2xx:>7,} {r.errors:>6,} {share:>10} "
+            f"{hits:>10} {r.cpu.get('other', 0):>9.0%}"
+        )
+    fair = by_name.get("fair-price")
+    if fair and baseline:
+        ratio = fair.rps / baseline.rps
+        print()
+        print(
+            f"fair-price / trivial throughput: {ratio:.0%} (target >= 60%: "
+            f"{'met' if ratio >= 0.6 else 'MISSED'}); fair-price p99 {fair.p99_ms:.1f} ms "
+            f"(target <= 25 ms: {'met' if fair.p99_ms <= 25 else 'MISSED'})"
+        )
+    if any(r.non_2xx or r.errors for r in results):
+        raise SystemExit("some requests failed (non-2xx or socket errors): see the table")
+
+
+if __name__ == "__main__":
+    main()
