@@ -30,6 +30,7 @@ import hashlib
 import uuid
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from time import monotonic
 from typing import cast
 
 from django.conf import settings
@@ -94,8 +95,19 @@ def revoke_key(prefix: str) -> APIKey:
     return key
 
 
+_touched_here: dict[str, float] = {}
+
+
 def touch_last_used(key: APIKey) -> None:
-    """Record a use of ``key``, writing to the database at most once a minute per key."""
+    """Record a use of ``key``, writing to the database at most once a minute per key.
+
+    A process that touched the key within the interval skips even the shared cache's
+    gate: one Redis round trip fewer on almost every request.
+    """
+    now_mono = monotonic()
+    if now_mono - _touched_here.get(key.prefix, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
+        return
+    _touched_here[key.prefix] = now_mono
     if cache.add(f"apikey:touched:{key.prefix}", 1, TOUCH_INTERVAL):
         now = timezone.now()
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
@@ -151,10 +163,11 @@ def _usable_key(prefix: str) -> APIKey | None:
 
 def _cached_usable_key(prefix: str) -> APIKey | None:
     entry_key, version_key = _cache_keys(prefix)
-    # Read the version before the row: a revoke committing in between replaces the
-    # version, so the entry written below is born stale.
-    version = cache.get(version_key, "")
-    entry = cache.get(entry_key)
+    # Version and entry in one atomic read (MGET on Redis), before the row: a revoke
+    # committing in between replaces the version, so the entry written below is born stale.
+    found = cache.get_many([version_key, entry_key])
+    version = found.get(version_key, "")
+    entry = found.get(entry_key)
     if entry is not None and entry[0] == version:
         return entry[1]
     key = _usable_key(prefix)

@@ -66,9 +66,11 @@ def _fresh_caches() -> None:
     """
     from django.core.cache import caches
 
+    from accounts import keys
     from prices import caching
 
     caching._memo.clear()
+    keys._touched_here.clear()
     for alias in ("default", "ratelimit"):
         backend = caches[alias]
         if hasattr(backend, "delete_pattern"):
