@@ -1,7 +1,7 @@
 """The prediction cache: key builders, TTL, generation, statistics and clearing.
 
-Reads go cache → database. Every key carries the *generation*, a number bumped in the same
-transaction that publishes a champion or scores new days, so a publish makes all older
+Reads go cache → database. Every entry carries the *generation*, a number bumped in the
+same transaction that publishes a champion or scores new days, so a publish makes all older
 entries unreachable at once, with no scan. The generation lives in the database (the
 truth every process shares) and is mirrored into a shared cache (Redis) after commit, so
 with Redis a new generation is seen instantly; with the per-process local-memory cache
@@ -82,19 +82,30 @@ def bump_generation() -> int:
 
 
 def key(*parts: object) -> str:
-    return ":".join([PREFIX, str(current_generation()), *(str(p) for p in parts)])
+    return ":".join([PREFIX, *(str(p) for p in parts)])
 
 
 def read_through(parts: tuple[object, ...], compute: Callable[[], T]) -> T:
-    """The cached value for ``parts``, or ``compute()`` stored for the TTL."""
+    """The cached value for ``parts``, or ``compute()`` stored for the TTL.
+
+    Entries are stored as ``(generation, value)``; one of an older generation is a miss.
+    With Redis the generation and the entry come back in one round trip (MGET).
+    """
     cache_key = key(*parts)
-    value = cache.get(cache_key, _MISSING)
-    if value is not _MISSING:
+    if is_shared():
+        found = cache.get_many([GENERATION_KEY, cache_key])
+        mirrored = found.get(GENERATION_KEY)
+        generation = int(mirrored) if mirrored is not None else current_generation()
+        entry = found.get(cache_key)
+    else:
+        generation = current_generation()
+        entry = cache.get(cache_key)
+    if entry is not None and entry[0] == generation:
         _count(HITS_KEY)
-        return value  # type: ignore[no-any-return]
+        return entry[1]  # type: ignore[no-any-return]
     _count(MISSES_KEY)
     value = compute()
-    cache.set(cache_key, value, timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
+    cache.set(cache_key, (generation, value), timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
     return value
 
 
@@ -135,8 +146,12 @@ def stats() -> CacheStats:
 
 
 def _entries() -> int | None:
-    """Live prediction entries of the current generation (None if the backend can't tell)."""
-    pattern = f"{PREFIX}:{current_generation()}:*"
+    """Prediction entries in the cache (None if the backend can't tell).
+
+    Entries of an older generation are unreachable and expire with their TTL (or are
+    overwritten by the first read of the same key).
+    """
+    pattern = f"{PREFIX}:*"
     if is_shared():
         try:
             keys = cache.iter_keys(pattern)  # type: ignore[attr-defined]
@@ -147,7 +162,7 @@ def _entries() -> int | None:
     store = getattr(cache, "_cache", None)
     if store is None:
         return None
-    marker = f":{PREFIX}:{current_generation()}:"
+    marker = f":{PREFIX}:"
     return sum(1 for k in list(store) if marker in k)
 
 
@@ -160,5 +175,10 @@ def clear() -> CacheStats:
             cache.delete_pattern(f"{PREFIX}:*")  # type: ignore[attr-defined]
         except Exception:
             logger.warning("cache clear: could not delete old entries", exc_info=True)
+    else:
+        store = getattr(cache, "_cache", {})
+        marker = f":{PREFIX}:"
+        # Stored keys are "<key prefix>:<version>:<key>"; delete by the key we made.
+        cache.delete_many([k.split(":", 2)[2] for k in list(store) if marker in k])
     cache.delete_many([HITS_KEY, MISSES_KEY])
     return stats()
