@@ -181,3 +181,36 @@ def publish_version(version: ModelVersion, predictions: pd.DataFrame) -> Publish
     except Exception:  # the database is what the API serves; the alias can be set again
         logger.exception("published %s but could not move the MLflow alias", version)
     return result
+
+
+def promote_version(registered_version: str) -> PublishResult:
+    """Make an earlier registered version the champion again (a rollback).
+
+    Its predictions for the serving window are recomputed from today's prices with that
+    version's own estimator (loaded from MLflow) and published atomically, like a new
+    champion: on any failure the current champion stays.
+    """
+    from pipelines.scoring import estimator_for
+    from prices.errors import NotFound
+
+    version = ModelVersion.objects.filter(
+        registered_name=settings.POKEWATCH_REGISTERED_MODEL,
+        registered_version=registered_version,
+    ).first()
+    if version is None:
+        raise NotFound(
+            f"no version {registered_version!r} of {settings.POKEWATCH_REGISTERED_MODEL} "
+            "is recorded here (see the admin's Model versions)"
+        )
+    config = TrainingConfig.from_settings()
+    config = TrainingConfig(
+        horizon=version.horizon,
+        buy_threshold=config.buy_threshold,
+        sell_threshold=config.sell_threshold,
+        serving_window_days=config.serving_window_days,
+        gate=config.gate,
+    )
+    with ml_threads():
+        frame = make_feature_frame(load_prices(), config)
+        predictions = serving_predictions(estimator_for(version), frame, config)
+    return publish_version(version, predictions)

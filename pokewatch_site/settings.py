@@ -161,6 +161,11 @@ else:
     # stay on. Production refuses several workers without Redis (see below).
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+if not DEBUG and not REDIS_URL and env_int("WEB_CONCURRENCY", 1) > 1:
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY > 1 without REDIS_URL: each worker would keep its own cache and "
+        "rate-limit counters. Set REDIS_URL, or run one worker."
+    )
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 
@@ -237,7 +242,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Production answers HTTPS only. Behind a proxy that terminates TLS, set
+# SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (only if the proxy always sets or
+# strips that header), or SECURE_SSL_REDIRECT=0 if the proxy itself redirects.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]  # container and load-balancer probes
+_proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_header:
+    if len(_proxy_header) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1])
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("POKEWATCH_MAX_BODY_BYTES", 64 * 1024)
 
 CORS_ALLOWED_ORIGINS = env_list(

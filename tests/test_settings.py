@@ -43,6 +43,35 @@ def test_production_settings_load_with_a_real_secret_and_hosts() -> None:
     assert "loaded" in result.stdout
 
 
+def test_if_several_workers_have_no_shared_cache_then_startup_is_refused() -> None:
+    env = {"DEBUG": "0", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "api.example.org"}
+    result = load_settings(**env, WEB_CONCURRENCY="4", REDIS_URL="")
+    assert result.returncode != 0
+    assert "WEB_CONCURRENCY > 1 without REDIS_URL" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check() -> None:
+    import secrets
+
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "api.example.org",
+            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
 def test_if_a_boolean_is_malformed_then_startup_names_it() -> None:
     result = load_settings(DEBUG="maybe")
     assert result.returncode != 0

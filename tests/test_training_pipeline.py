@@ -126,6 +126,34 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
     assert stored == {(r.card_id, round(r.fair_price, 2)) for r in full.itertuples()}
 
 
+def test_promote_rolls_back_to_an_earlier_version(
+    demo_slice: pd.DataFrame, ml_stores: Path, settings
+) -> None:
+    settings.POKEWATCH_SERVING_WINDOW_DAYS = 60
+    run_training()
+    first = ModelVersion.objects.get(is_champion=True)
+    first_predictions = {
+        (p.card_id, p.date): p.fair_price for p in Prediction.objects.filter(model_version=first)
+    }
+    run_training()
+    second = ModelVersion.objects.get(is_champion=True)
+    assert second != first
+
+    output = run("promote", first.registered_version)
+
+    assert f"{first} is the champion again" in output
+    assert ModelVersion.objects.get(is_champion=True) == first
+    assert set(Prediction.objects.values_list("model_version", flat=True)) == {first.pk}
+    again = {
+        (p.card_id, p.date): p.fair_price for p in Prediction.objects.filter(model_version=first)
+    }
+    assert again == first_predictions  # the same model on the same prices
+    alias = MlflowClient().get_model_version_by_alias(first.registered_name, "champion")
+    assert str(alias.version) == first.registered_version
+    with pytest.raises(CommandError, match="no version '999'"):
+        run("promote", "999")
+
+
 def _champion_estimator(champion: ModelVersion):
     from pipelines.scoring import estimator_for
 

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pipelines.training import promote_version
+from prices.errors import PokeWatchError
+
+
+class Command(BaseCommand):
+    help = (
+        "Make an earlier registered model version the champion again (rollback): its "
+        "predictions are recomputed and published atomically."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("version", help="MLflow registered version, e.g. 3")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            result = promote_version(options["version"])
+        except PokeWatchError as exc:
+            raise CommandError(exc.detail) from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result.version} is the champion again: {result.written} predictions "
+                f"published, {result.pruned} older ones pruned"
+            )
+        )
