@@ -1,0 +1,61 @@
+"""Gunicorn settings for the PokeWatch web process (the container's default command).
+
+Every value can be overridden from the environment; the defaults are the configuration
+measured best on 2 cores in docs/benchmarks.md (4 gthread workers x 2 threads).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+# --- Socket --------------------------------------------------------------------------------
+bind = f"0.0.0.0:{_int('PORT', 8000)}"
+backlog = 2048
+
+# --- Workers -------------------------------------------------------------------------------
+workers = _int("WEB_CONCURRENCY", 4)
+worker_class = "gthread"
+threads = _int("GUNICORN_THREADS", 2)
+# Heartbeat files on tmpfs: a container's overlay filesystem can stall workers' heartbeats.
+worker_tmp_dir = "/dev/shm"  # noqa: S108  (shared memory, not a temp file)
+
+# --- Timeouts ------------------------------------------------------------------------------
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+
+# Recycle workers now and then so a slow leak never grows unbounded; jitter keeps them
+# from restarting all at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+
+# --- Proxy ---------------------------------------------------------------------------------
+# Addresses whose X-Forwarded-Proto (and friends) gunicorn trusts to set wsgi.url_scheme.
+# Gunicorn's own default: only the local host. Set to the reverse proxy's address (or "*"
+# on a private network where only the proxy can reach this port).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# --- Logging: everything to stdout/stderr for the container runtime ----------------------
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# The default combined format plus the request id the app sends back (X-Request-ID, set by
+# pokewatch_site.middleware.RequestIDMiddleware, so access lines match app log lines), the
+# forwarded client address and the duration in milliseconds.
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+    'request_id=%({x-request-id}o)s forwarded_for="%({x-forwarded-for}i)s" duration_ms=%(M)s'
+)
+
+proc_name = "pokewatch-web"
