@@ -14,6 +14,18 @@ from pipelines.models import ModelVersion
 from prices.errors import NotFound
 from prices.models import Card, Prediction, PricePoint
 
+#: The columns a prediction payload (``prediction_payload``) is built from.
+PAYLOAD_FIELDS = (
+    "date",
+    "market_price",
+    "fair_price",
+    "deviation",
+    "signal",
+    "model_version__registered_name",
+    "model_version__registered_version",
+    "model_version_id",
+)
+
 
 def champion() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_champion=True).first()
@@ -60,20 +72,7 @@ def fair_price(card_id: str, day: date | None = None) -> dict[str, Any]:
     queryset = champion_predictions().filter(card__card_id=card_id, card__active=True)
     if day is not None:
         queryset = queryset.filter(date=day)
-    row = (
-        queryset.order_by("-date")
-        .values(
-            "date",
-            "market_price",
-            "fair_price",
-            "deviation",
-            "signal",
-            "model_version__registered_name",
-            "model_version__registered_version",
-            "model_version_id",
-        )
-        .first()
-    )
+    row = queryset.order_by("-date").values(*PAYLOAD_FIELDS).first()
     if row is None:
         if not Card.objects.filter(card_id=card_id, active=True).exists():
             raise NotFound(f"Unknown card {card_id!r}.")
@@ -110,17 +109,7 @@ def signals(day: date | None = None, signal: str | None = None) -> tuple[date | 
     rows = (
         queryset.annotate(card_key=F("card__card_id"), size=Abs("deviation"))
         .order_by("-size", "card_key")
-        .values(
-            "card_key",
-            "date",
-            "market_price",
-            "fair_price",
-            "deviation",
-            "signal",
-            "model_version__registered_name",
-            "model_version__registered_version",
-            "model_version_id",
-        )
+        .values("card_key", *PAYLOAD_FIELDS)
     )
     return day, [prediction_payload(row["card_key"], row) for row in rows]
 
