@@ -22,16 +22,28 @@ a change of expiry must take effect at once in *every* process. So:
 The secret is verified at every request, against the hash in the cached row, and expiry
 is checked against the clock at every request, so an expiry date passing needs no
 invalidation.
+
+Keys verified in this process
+-----------------------------
+:func:`resolve_key` remembers, per prefix, a SHA-256 digest of the full key it verified and
+the row's hash and rate (:func:`verified_here`). The one-round-trip read of
+:mod:`prices.fastpath` starts only for a key this process has verified before, so a wrong
+secret never reaches it (nor the key's rate-limit counter); it still reads the key's
+cached row and version at every request and accepts the key only if that row is current
+(:func:`usable_cached_key`), so a revoke is refused at once there too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from time import monotonic
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -116,6 +128,7 @@ def touch_last_used(key: APIKey) -> None:
 
 def forget_cached_key(prefix: str) -> None:
     """Make any cached lookup of this key unusable, now and after the current commit."""
+    _verified.pop(prefix, None)
     if not cache_is_shared():
         return
     _bump_version(prefix)
@@ -133,7 +146,56 @@ def resolve_key(raw_key: str) -> APIKey | None:
     key = _cached_usable_key(prefix) if cache_is_shared() else _usable_key(prefix)
     if key is None or key.revoked or key.has_expired or not key.is_valid(raw_key):
         return None
+    _verified[prefix] = VerifiedKey(_digest(raw_key), key.hashed_key, key.rate)
     return key
+
+
+@dataclass(frozen=True)
+class VerifiedKey:
+    """What this process knows of a key it has verified: enough to re-check it cheaply."""
+
+    digest: bytes  # SHA-256 of the full key (the key itself is not kept)
+    hashed_key: str
+    rate: str
+
+
+_verified: dict[str, VerifiedKey] = {}
+
+
+def verified_here(raw_key: str) -> tuple[str, VerifiedKey] | None:
+    """The prefix and memory of ``raw_key`` if this process verified this exact key before.
+
+    Says nothing about the key being usable *now*: check the current cached row with
+    :func:`usable_cached_key`.
+    """
+    prefix, dot, _ = raw_key.partition(".")
+    known = _verified.get(prefix) if dot else None
+    if known is None or not hmac.compare_digest(known.digest, _digest(raw_key)):
+        return None
+    return prefix, known
+
+
+def usable_cached_key(
+    version: bytes | None,
+    entry: bytes | None,
+    known: VerifiedKey,
+    decode: Callable[[bytes], Any],
+) -> APIKey | None:
+    """The key from its raw cached ``version`` and ``entry`` (as stored by
+    :func:`resolve_key`), if that entry is current and the key is still the one verified
+    and still usable; otherwise ``None`` (ask :func:`resolve_key`).
+    """
+    if entry is None:
+        return None
+    cached_version, key = _decoded(entry, decode)
+    current_version = decode(version) if version is not None else ""
+    if cached_version != current_version or key is None:
+        return None
+    if key.hashed_key != known.hashed_key or key.rate != known.rate:
+        return None
+    if key.revoked or key.has_expired:
+        return None
+    return cast(APIKey, key)
 
 
 def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
@@ -157,12 +219,32 @@ def cache_is_shared() -> bool:
 # --- helpers -------------------------------------------------------------------------------
 
 
+_last_entries: dict[bytes, Any] = {}
+
+
+def _decoded(entry: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """``decode(entry)``, remembered: the same row comes back on every request of a key.
+
+    Keyed by the stored bytes themselves, so a changed row is always decoded afresh.
+    """
+    found = _last_entries.get(entry)
+    if found is None:
+        if len(_last_entries) >= 1024:
+            _last_entries.clear()
+        found = _last_entries[entry] = decode(entry)
+    return found
+
+
+def _digest(raw_key: str) -> bytes:
+    return hashlib.sha256(raw_key.encode()).digest()
+
+
 def _usable_key(prefix: str) -> APIKey | None:
     return APIKey.objects.get_usable_keys().filter(prefix=prefix).first()
 
 
 def _cached_usable_key(prefix: str) -> APIKey | None:
-    entry_key, version_key = _cache_keys(prefix)
+    entry_key, version_key = cache_keys(prefix)
     # Version and entry in one atomic read (MGET on Redis), before the row: a revoke
     # committing in between replaces the version, so the entry written below is born stale.
     found = cache.get_many([version_key, entry_key])
@@ -177,12 +259,13 @@ def _cached_usable_key(prefix: str) -> APIKey | None:
 
 
 def _bump_version(prefix: str) -> None:
-    entry_key, version_key = _cache_keys(prefix)
+    entry_key, version_key = cache_keys(prefix)
     cache.set(version_key, uuid.uuid4().hex, VERSION_TTL)
     cache.delete(entry_key)
 
 
-def _cache_keys(prefix: str) -> tuple[str, str]:
+def cache_keys(prefix: str) -> tuple[str, str]:
+    """The default cache's keys of ``prefix``'s cached row and of its version token."""
     # Hashed: the prefix comes from a request header, never put it raw into a cache key.
     digest = hashlib.sha256(prefix.encode()).hexdigest()[:32]
     return f"apikey:entry:{digest}", f"apikey:version:{digest}"

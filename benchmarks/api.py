@@ -52,6 +52,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -277,6 +279,8 @@ def _server_env(settings_dict: dict, prefix: str) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Plain HTTP on loopback: production would sit behind a TLS-terminating proxy.
+        "SECURE_SSL_REDIRECT": "0",
         "PYTHONUNBUFFERED": "1",
     }
     return env
@@ -462,7 +466,9 @@ def _run_targets(
         scripts[name].write_text(_lua(paths, raw_key))
     _check_target_once(server, card_ids[0], raw_key)
 
-    # Warm every worker on every target (imports, connections, first queries) first.
+    # Warm every worker on every target (imports, connections, first queries) first,
+    # starting from an empty prediction cache: the warm-up's misses fill it.
+    caching.clear()
     if args.warmup > 0:
         for name in targets:
             _wrk(server, scripts[name], args.warmup, args)
@@ -471,12 +477,11 @@ def _run_targets(
     results = []
     for name in targets:
         cached = name.startswith("fair-price")
-        if cached:
-            caching.clear()  # an empty prediction cache: misses first, then hits
+        counted = caching.stats() if cached else None
         before = meter.snapshot()
         raw = _wrk(server, scripts[name], args.duration, args)
         cpu = meter.shares(before, meter.snapshot())
-        stats = caching.stats() if cached else None
+        stats = _cache_delta(counted, caching.stats()) if counted else None
         if args.profile and name == "fair-price":
             _profile(server, scripts[name], args)
         errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
@@ -502,6 +507,15 @@ def _run_targets(
             + (f"; cache hits {stats.hits:,}, misses {stats.misses:,}" if stats else "")
         )
     return results
+
+
+def _cache_delta(before: Any, after: Any) -> Any:
+    """The prediction cache's hits and misses during one run (``CacheStats`` fields)."""
+    hits, misses = after.hits - before.hits, after.misses - before.misses
+    total = hits + misses
+    return SimpleNamespace(
+        hits=hits, misses=misses, hit_rate=round(hits / total, 4) if total else None
+    )
 
 
 def _check_target_once(server: _Server, card_id: str, raw_key: str) -> None:

@@ -281,6 +281,8 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remainin
 # --- Prediction cache ---------------------------------------------------------------------
 
 POKEWATCH_PREDICTION_CACHE_TTL = env_int("POKEWATCH_PREDICTION_CACHE_TTL", 300)
+# Cached fair prices in one Redis round trip (prices.fastpath); only with Redis.
+POKEWATCH_FAST_READS = env_bool("POKEWATCH_FAST_READS", True)
 
 # --- PokeWatch -----------------------------------------------------------------------------
 

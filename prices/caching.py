@@ -85,6 +85,15 @@ def key(*parts: object) -> str:
     return ":".join([PREFIX, *(str(p) for p in parts)])
 
 
+def fair_price_parts(card_id: str, day: str | None) -> tuple[str, str, str]:
+    """The entry of one card's fair price on ``day`` (ISO date; ``None``: the latest)."""
+    return ("fair", card_id, day or "latest")
+
+
+def fair_price_key(card_id: str, day: str | None) -> str:
+    return key(*fair_price_parts(card_id, day))
+
+
 def read_through(parts: tuple[object, ...], compute: Callable[[], T]) -> T:
     """The cached value for ``parts``, or ``compute()`` stored for the TTL.
 
@@ -107,6 +116,12 @@ def read_through(parts: tuple[object, ...], compute: Callable[[], T]) -> T:
     value = compute()
     cache.set(cache_key, (generation, value), timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
     return value
+
+
+def uncount_hit() -> None:
+    """Take back a hit counted in advance (:mod:`prices.fastpath`) that did not happen."""
+    with contextlib.suppress(ValueError):
+        cache.decr(HITS_KEY)
 
 
 def _count(counter: str) -> None:

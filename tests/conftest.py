@@ -67,10 +67,12 @@ def _fresh_caches() -> None:
     from django.core.cache import caches
 
     from accounts import keys
-    from prices import caching
+    from prices import caching, fastpath
 
     caching._memo.clear()
     keys._touched_here.clear()
+    keys._verified.clear()
+    fastpath.reset()
     for alias in ("default", "ratelimit"):
         backend = caches[alias]
         if hasattr(backend, "delete_pattern"):

@@ -58,7 +58,7 @@ def resolver(transactional_db):
 def test_if_key_is_revoked_in_one_process_then_another_refuses_it_at_once(resolver) -> None:
     assert keys.cache_is_shared()
     key, raw = create_key("cross-process")
-    entry_key, _ = keys._cache_keys(key.prefix)
+    entry_key, _ = keys.cache_keys(key.prefix)
     try:
         assert resolver(raw) == "valid"
         assert cache.get(entry_key) is not None  # the other process cached its lookup
@@ -67,4 +67,57 @@ def test_if_key_is_revoked_in_one_process_then_another_refuses_it_at_once(resolv
         assert resolver(raw) == "refused"
         assert resolve_key(raw) is None
     finally:
-        cache.delete_many(keys._cache_keys(key.prefix))
+        cache.delete_many(keys.cache_keys(key.prefix))
+
+
+# Another process serving the API: GETs a fair price with each key read from stdin and
+# prints the status and whether the one-round-trip path answered.
+API_CLIENT = """
+import sys, django
+django.setup()
+from django.test import Client
+from prices import fastpath
+served = []
+serve = fastpath.serve
+fastpath.serve = lambda *a: served.append(serve(*a)) or served[-1]
+client = Client()
+for line in sys.stdin:
+    response = client.get(sys.argv[1], HTTP_X_API_KEY=line.strip())
+    print(response.status_code, "fast" if served[-1] is not None else "view", flush=True)
+"""
+
+
+def test_a_revoke_reaches_another_processes_fast_reads_at_once(transactional_db, world) -> None:
+    url = f"/api/v1/cards/{world.cards[0].card_id}/fair-price/"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings",
+        "DATABASE_URL": test_database_url(),
+        "DEBUG": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", API_CLIENT, url],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    key, raw = create_key("cross-process fast reads")
+
+    def ask() -> str:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(raw + "\n")
+        process.stdin.flush()
+        return process.stdout.readline().strip()
+
+    try:
+        assert ask() == "200 view"  # verifies the key and fills the cache
+        assert ask() == "200 fast"
+        revoke_key(key.prefix)
+        assert ask() == "401 view"
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait(timeout=30)
+        cache.delete_many(keys.cache_keys(key.prefix))
