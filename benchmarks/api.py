@@ -6,15 +6,16 @@
 Loads N cards x D days of simulated prices and a published baseline champion
 (``last_price``) into a scratch PostgreSQL database (``pokewatch_bench_api``, dropped
 afterwards), creates an API key with a huge rate (so the real rate-limit code runs but
-never refuses), starts gunicorn on 127.0.0.1 with ``benchmarks.bench_settings`` (the
+never refuses), starts gunicorn on 127.0.0.1 with the production configuration
+(``config/gunicorn.conf.py``, its access log off) and ``benchmarks.bench_settings`` (the
 real settings plus the ``/bench/...`` views of :mod:`benchmarks.bench_urls`), DEBUG off,
 then drives each target with ``wrk`` (``-t2 -c32``) and prints requests/s, p50 and p99:
 
 * ``trivial``: a plain Django ``JsonResponse`` (gunicorn + middleware + URL resolver);
 * ``trivial-drf``: the same through a DRF ``APIView`` without auth;
 * ``keyed``: a DRF view with the real key authentication and rate limit, constant body;
-* ``fair-price``: ``GET /api/v1/cards/{random card}/fair-price/`` with ``X-API-Key``,
-  starting from an empty prediction cache (so the first request per card misses);
+* ``fair-price``: ``GET /api/v1/cards/{random card}/fair-price/`` with ``X-API-Key``;
+  the warm-up, which starts from an empty prediction cache, has filled it;
 * ``fair-price-dated``: the same with ``?date=`` a random day of the window: N x D keys,
   so far more misses (the database path).
 
@@ -116,7 +117,18 @@ class Result:
     errors: int
     non_2xx: int
     hit_rate: float | None = None
-    cpu: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """Whether every worker did at least half its share of the work.
+
+        Gunicorn does not move keep-alive connections between workers: when wrk opens its
+        32 connections at once, one worker sometimes accepts most of them and the others
+        idle. Such a run measures that accident, not the code.
+        """
+        workers = self.cpu.get("workers") or []
+        return not workers or min(workers) >= 0.5 * sum(workers) / len(workers)
 
     @property
     def rps(self) -> float:
@@ -180,8 +192,10 @@ def main() -> None:
             f"python {platform.python_version()}; {os.cpu_count()} CPUs; "
             f"load average before: {os.getloadavg()[0]:.2f}"
         )
-        config = f"gunicorn --workers {args.workers} --worker-class {args.worker_class}" + (
-            f" --threads {args.threads}" if args.worker_class == "gthread" else ""
+        config = (
+            f"gunicorn -c config/gunicorn.conf.py --workers {args.workers} "
+            + (f"--worker-class {args.worker_class}")
+            + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
         )
         print(
             f"server: {config}; load: wrk -t{args.wrk_threads} -c{args.connections} "
@@ -281,6 +295,8 @@ def _server_env(settings_dict: dict, prefix: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         # Plain HTTP on loopback: production would sit behind a TLS-terminating proxy.
         "SECURE_SSL_REDIRECT": "0",
+        # The production gunicorn config, without its access log (a proxy would log).
+        "GUNICORN_ACCESS_LOG": "",
         "PYTHONUNBUFFERED": "1",
     }
     return env
@@ -307,6 +323,7 @@ class _Server:
     def start(self) -> None:
         command = [
             sys.executable, "-m", "gunicorn", "pokewatch_site.wsgi:application",
+            "--config", str(ROOT / "config" / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(self.args.workers),
             "--worker-class", self.args.worker_class,
@@ -424,7 +441,7 @@ class _CpuMeter:
         mine = children.ru_utime + children.ru_stime + own.ru_utime + own.ru_stime
         return total / self.tick, busy / self.tick, procs, mine
 
-    def shares(self, before: tuple, after: tuple) -> dict[str, float]:
+    def shares(self, before: tuple, after: tuple) -> dict[str, Any]:
         """Shares of all CPUs' time: bench (gunicorn, wrk, this), servers, other, idle."""
         total = after[0] - before[0]
         busy = after[1] - before[1]
@@ -433,10 +450,13 @@ class _CpuMeter:
             ours.add(self.server.process.pid)
         bench = after[3] - before[3]
         servers = 0.0
+        workers = []
         for pid, (comm, seconds) in after[2].items():
             spent = seconds - before[2].get(pid, (comm, seconds))[1]
             if pid in ours:
                 bench += spent
+                if pid != getattr(self.server.process, "pid", None):
+                    workers.append(spent)
             elif comm.startswith(self.SERVERS):
                 servers += spent
         other = max(busy - bench - servers, 0.0)
@@ -445,6 +465,9 @@ class _CpuMeter:
             "servers": servers / total,
             "other": other / total,
             "idle": (total - busy) / total,
+            # How evenly the workers shared the load (gunicorn does not balance
+            # keep-alive connections: whichever worker accepts one serves it to the end).
+            "workers": sorted((w / total for w in workers), reverse=True),
         }
 
 
@@ -503,7 +526,8 @@ def _run_targets(
         print(
             f"  {name}: CPU: benchmark (gunicorn + wrk) {cpu['bench']:.0%}, "
             f"PostgreSQL + Redis {cpu['servers']:.0%}, other processes {cpu['other']:.0%}, "
-            f"idle {cpu['idle']:.0%}"
+            f"idle {cpu['idle']:.0%}; workers "
+            + "/".join(f"{w:.0%}" for w in cpu["workers"])
             + (f"; cache hits {stats.hits:,}, misses {stats.misses:,}" if stats else "")
         )
     return results
@@ -561,7 +585,7 @@ def _report(results: list[Result]) -> None:
     print(
         f"{'target':<18} {'requests':>9} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
         f"{'p99 ms':>7} {'max ms':>7} {'non-2xx':>7} {'errors':>6} {'vs trivial':>10} "
-        f"{'cache hits':>10} {'other CPU':>9}"
+        f"{'cache hits':>10} {'other CPU':>9} {'workers':>8}"
     )
     for r in results:
         share = f"{r.rps / baseline.rps:.0%}" if baseline else "-"
@@ -569,7 +593,8 @@ def _report(results: list[Result]) -> None:
         print(
             f"{r.target:<18} {r.requests:>9,} {r.rps:>8,.0f} {r.p50_ms:>7.1f} {r.p90_ms:>7.1f} "
             f"{r.p99_ms:>7.1f} {r.max_ms:>7.1f} {r.non_2xx:>7,} {r.errors:>6,} {share:>10} "
-            f"{hits:>10} {r.cpu.get('other', 0):>9.0%}"
+            f"{hits:>10} {r.cpu.get('other', 0):>9.0%} "
+            f"{'even' if r.balanced else 'UNEVEN':>8}"
         )
     fair = by_name.get("fair-price")
     if fair and baseline:
@@ -579,6 +604,12 @@ def _report(results: list[Result]) -> None:
             f"fair-price / trivial throughput: {ratio:.0%} (target >= 60%: "
             f"{'met' if ratio >= 0.6 else 'MISSED'}); fair-price p99 {fair.p99_ms:.1f} ms "
             f"(target <= 25 ms: {'met' if fair.p99_ms <= 25 else 'MISSED'})"
+        )
+    uneven = [r.target for r in results if not r.balanced]
+    if uneven:
+        print(
+            f"UNEVEN (a worker did less than half its share; not comparable, run again): "
+            f"{', '.join(uneven)}"
         )
     if any(r.non_2xx or r.errors for r in results):
         raise SystemExit("some requests failed (non-2xx or socket errors): see the table")

@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.test import Client
 from django_ratelimit.core import get_usage
 
-from accounts import keys
+from accounts import keys, ratelimit
 from accounts.models import APIKey
 from accounts.ratelimit import rate_for, ratelimit_key
 from prices import caching, fastpath
@@ -62,6 +62,7 @@ def test_a_known_key_reads_a_cached_price_in_one_round_trip(
     api: Client, world, round_trips, settings
 ) -> None:
     api.get(URL)  # verifies the key here and fills the cache
+    api.get(URL)  # the first fast read also connects (handshake commands)
     fast, fast_trips = _trips(round_trips, lambda: api.get(URL))
     settings.POKEWATCH_FAST_READS = False
     slow, slow_trips = _trips(round_trips, lambda: api.get(URL))
@@ -193,7 +194,7 @@ def test_a_publish_is_seen_at_once(api: Client, world) -> None:
 
 
 def test_if_redis_fails_the_view_answers_and_the_fast_path_waits(
-    api: Client, world, monkeypatch: pytest.MonkeyPatch
+    api: Client, world, monkeypatch: pytest.MonkeyPatch, round_trips
 ) -> None:
     api.get(URL)
 
@@ -201,11 +202,39 @@ def test_if_redis_fails_the_view_answers_and_the_fast_path_waits(
         raise redis.exceptions.ConnectionError("Redis went away")
 
     with monkeypatch.context() as patch:
-        patch.setattr(redis.client.Pipeline, "execute", broken)
-        response = api.get(URL)
+        patch.setattr(redis.connection.AbstractConnection, "send_packed_command", broken)
+        response = api.get(URL)  # the view fails open and reads the database
     assert response.status_code == 200
-    assert fastpath._state["down_until"] > 0
-    assert fastpath._round_trip(fastpath._route(), ["a", "b", "c"], None) is None  # type: ignore[arg-type]
+    assert "X-RateLimit-Limit" not in response
+    # Back-off: for a few seconds the view answers without trying the fast path first.
+    served = []
+    serve = fastpath.serve
+    monkeypatch.setattr(fastpath, "serve", lambda *a: served.append(serve(*a)) or served[-1])
+    assert api.get(URL).status_code == 200
+    assert served == [None]
+
+
+def test_after_an_error_reply_the_cache_connection_is_sound(world, valid_key) -> None:
+    """An error mid-way (here INCR of a non-number) leaves no connection on the counters'
+    DB nor with unread replies: the next cache reads get their own answers from DB 1."""
+    route = fastpath._route()
+    assert route is not None
+    counter = ratelimit.counter_for("read", f"key:{valid_key.prefix}", "5/m")
+    where = route.client.connection_pool.connection_kwargs
+    raw_counters = redis.Redis(host=where["host"], port=where["port"], db=route.ratelimit_db)
+    raw_counters.set(route.counter_key(counter.key), "not a number")  # INCR will fail
+    caches["default"].set("fastpath-probe", "probe")
+    try:
+        assert fastpath._round_trip(route, ["a", "b", "c"], counter) is None
+        assert fastpath._state["down_until"] > 0
+        fastpath.reset()
+        assert caches["default"].get("fastpath-probe") == "probe"
+        assert caches["default"].get_many(["fastpath-probe", "nothing"]) == {
+            "fastpath-probe": "probe"
+        }
+    finally:
+        raw_counters.delete(route.counter_key(counter.key))
+        caches["default"].delete("fastpath-probe")
 
 
 def test_no_route_without_redis_on_one_server(settings) -> None:
@@ -225,3 +254,21 @@ def test_route_uses_the_caches_databases(settings) -> None:
     route = fastpath._route()
     assert route is not None
     assert (route.cache_db, route.ratelimit_db) == (1, 2)
+
+
+def test_a_connection_closed_by_the_server_is_replaced(api: Client, world, monkeypatch) -> None:
+    api.get(URL)
+    assert api.get(URL).status_code == 200  # served fast: this thread has its connection
+    connection = fastpath._local.connection
+    connection.send_command("CLIENT", "ID")
+    client_id = connection.read_response()
+    killer = redis.Redis(host=connection.host, port=connection.port)
+    assert killer.client_kill_filter(_id=client_id) == 1
+    monkeypatch.setattr(fastpath, "IDLE_CHECK_SECONDS", 0.0)
+
+    served = []
+    serve = fastpath.serve
+    monkeypatch.setattr(fastpath, "serve", lambda *a: served.append(serve(*a)) or served[-1])
+    assert api.get(URL).status_code == 200
+    assert served[0] is not None
+    assert fastpath._state["down_until"] == 0.0

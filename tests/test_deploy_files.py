@@ -420,6 +420,29 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf["max_requests"] > 0 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
     assert conf["accesslog"] == "-"
     assert "%({x-request-id}o)s" in conf["access_log_format"]
+    assert callable(conf["post_worker_init"])
+
+
+def test_gunicorn_worker_loads_the_url_conf_and_freezes_the_heap(monkeypatch) -> None:
+    import gc
+
+    import django.urls
+
+    loaded = []
+
+    class Resolver:
+        @property
+        def url_patterns(self) -> list:
+            loaded.append(True)
+            return []
+
+    monkeypatch.setattr(django.urls, "get_resolver", Resolver)
+    try:
+        load_gunicorn_conf()["post_worker_init"](object())
+        assert loaded == [True]
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_gunicorn_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -427,7 +450,9 @@ def test_gunicorn_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     monkeypatch.setenv("GUNICORN_THREADS", "4")
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.2")
+    monkeypatch.setenv("GUNICORN_ACCESS_LOG", "")
     conf = load_gunicorn_conf()
+    assert conf["accesslog"] is None
     assert conf["bind"] == "0.0.0.0:9001"
     assert (conf["workers"], conf["threads"]) == (3, 4)
     assert conf["forwarded_allow_ips"] == "10.0.0.2"
