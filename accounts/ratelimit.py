@@ -47,10 +47,15 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
+def key_client(prefix: str) -> str:
+    """The rate-limit client of the API key with this prefix (see :func:`ratelimit_key`)."""
+    return f"key:{prefix}"
+
+
 def ratelimit_key(group: str, request: Request) -> str:
     key = getattr(request, "auth", None)
     if isinstance(key, APIKey):
-        return f"key:{key.prefix}"
+        return key_client(key.prefix)
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return f"user:{user.pk}"

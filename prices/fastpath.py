@@ -59,7 +59,6 @@ from prices import caching
 
 logger = logging.getLogger(__name__)
 
-GROUP = "read"
 BACKOFF_SECONDS = 5.0
 IDLE_CHECK_SECONDS = 1.0
 _DATE_QUERY = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
@@ -83,10 +82,13 @@ class _Route:
     decode: Callable[[bytes], Any]
 
 
-def serve(request: HttpRequest, card_id: str, headers: Mapping[str, str]) -> HttpResponse | None:
+def serve(
+    request: HttpRequest, card_id: str, group: str, headers: Mapping[str, str]
+) -> HttpResponse | None:
     """The fair-price response from the cache, or ``None``: let the DRF view answer.
 
-    ``headers`` are the view's default response headers (``Allow``, ``Vary``).
+    ``group`` is the view's rate-limit group; ``headers`` are its default response
+    headers (``Allow``, ``Vary``).
     """
     route = _route()
     if route is None or request.method != "GET" or not _wants_json(request):
@@ -97,8 +99,8 @@ def serve(request: HttpRequest, card_id: str, headers: Mapping[str, str]) -> Htt
     if known is None:
         return None
     prefix, verified = known
-    rate = verified.rate or str(settings.POKEWATCH_RATES[GROUP])
-    counter = ratelimit.counter_for(GROUP, f"key:{prefix}", rate)
+    rate = verified.rate or str(settings.POKEWATCH_RATES[group])
+    counter = ratelimit.counter_for(group, ratelimit.key_client(prefix), rate)
     entry_key, version_key = keys.cache_keys(prefix)
     prediction_key = caching.fair_price_key(card_id, day or None)
 
@@ -112,7 +114,7 @@ def serve(request: HttpRequest, card_id: str, headers: Mapping[str, str]) -> Htt
     if key is None or body is None or usage["should_limit"]:
         # The view answers (401, 429, a miss from the database): with this count, and
         # without the hit counted in advance.
-        ratelimit.mark_counted(request, GROUP, rate, usage)
+        ratelimit.mark_counted(request, group, rate, usage)
         caching.uncount_hit()
         return None
     keys.touch_last_used(key)

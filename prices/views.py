@@ -75,7 +75,9 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
         # A cached fair price in one Redis round trip when it can (see prices.fastpath);
         # everything else, and every error, goes through DRF as usual.
         if self.action_map.get(request.method.lower() if request.method else "") == "fair_price":
-            response = fastpath.serve(request, kwargs["card_id"], self.default_response_headers)
+            response = fastpath.serve(
+                request, kwargs["card_id"], self.ratelimit_group, self.default_response_headers
+            )
             if response is not None:
                 return response
         return super().dispatch(request, *args, **kwargs)

@@ -219,7 +219,7 @@ def test_after_an_error_reply_the_cache_connection_is_sound(world, valid_key) ->
     DB nor with unread replies: the next cache reads get their own answers from DB 1."""
     route = fastpath._route()
     assert route is not None
-    counter = ratelimit.counter_for("read", f"key:{valid_key.prefix}", "5/m")
+    counter = ratelimit.counter_for("read", ratelimit.key_client(valid_key.prefix), "5/m")
     where = route.client.connection_pool.connection_kwargs
     raw_counters = redis.Redis(host=where["host"], port=where["port"], db=route.ratelimit_db)
     raw_counters.set(route.counter_key(counter.key), "not a number")  # INCR will fail
