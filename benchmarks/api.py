@@ -22,10 +22,12 @@ then drives each target with ``wrk`` (``-t2 -c32``) and prints requests/s, p50 a
 Gunicorn runs ``--workers 4 --worker-class gthread --threads 2`` by default (the best of
 the configurations compared in docs/benchmarks.md on 2 cores); ``--workers``,
 ``--worker-class``, ``--threads``, ``--duration``, ``--connections`` and ``--targets``
-change the run, ``--profile FILE`` records a py-spy profile of the workers during an
-extra fair-price run. Each run also reports how the machine's CPU time was shared
-(benchmark, PostgreSQL + Redis, other processes): on a shared machine, runs where other
-processes took more than a few percent are not comparable.
+change the run, ``--rate N`` paces the connections to offer about N requests/s in all
+(latency below capacity instead of throughput), ``--profile FILE`` records a py-spy
+profile of the workers during an extra fair-price run. Each run also reports how the
+machine's CPU time was shared (benchmark, PostgreSQL + Redis, other processes; on a
+shared machine, runs where other processes took more than a few percent are not
+comparable) and each gunicorn worker's share.
 
 Redis keys are written under a prefix of their own (``pokewatch-bench-<pid>``, deleted
 afterwards) in the project's cache/rate-limit DBs. Needs ``wrk`` (``apt-get install
@@ -91,6 +93,15 @@ function request()
   return wrk.format("GET", paths[math.random(#paths)])
 end
 
+-- With --rate: each connection waits a random (exponential) pause before each request,
+-- so all connections together offer about that many requests per second.
+local mean_pause_ms = %(mean_pause_ms)s
+if mean_pause_ms > 0 then
+  function delay()
+    return -math.log(1 - math.random()) * mean_pause_ms
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -143,6 +154,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per target")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="offer about this many requests/s in all (random pauses between a connection's "
+        "requests) instead of as many as the server can answer",
+    )
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     # gthread keeps connections alive (sync closes each one); 2 threads per process: more
@@ -200,6 +218,7 @@ def main() -> None:
         print(
             f"server: {config}; load: wrk -t{args.wrk_threads} -c{args.connections} "
             f"-d{args.duration}s (warm-up {args.warmup}s per target)"
+            + (f", ~{args.rate:,} req/s offered" if args.rate else ", as fast as answered")
         )
         env = _server_env(connection.settings_dict, prefix)
         with tempfile.TemporaryDirectory(prefix="pokewatch-bench-api-") as tmp:
@@ -210,7 +229,7 @@ def main() -> None:
             finally:
                 server.stop()
         _cleanup_cache()
-    _report(results)
+    _report(results, args.rate)
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -393,8 +412,13 @@ def _paths(template: str, card_ids: list[str], pairs: list[tuple[str, str]]) -> 
     return [template]
 
 
-def _lua(paths: list[str], raw_key: str) -> str:
-    return WRK_SCRIPT % {"paths": ",".join(f'"{p}"' for p in paths), "key": raw_key}
+def _lua(paths: list[str], raw_key: str, rate: int = 0, connections: int = 32) -> str:
+    mean_pause_ms = 1000.0 * connections / rate if rate else 0
+    return WRK_SCRIPT % {
+        "paths": ",".join(f'"{p}"' for p in paths),
+        "key": raw_key,
+        "mean_pause_ms": f"{mean_pause_ms:.3f}",
+    }
 
 
 def _wrk(server: _Server, script: Path, seconds: int, args: argparse.Namespace) -> dict:
@@ -486,7 +510,7 @@ def _run_targets(
     for name in targets:
         scripts[name] = tmp / f"{name}.lua"
         paths = _paths(TARGETS[name], card_ids, pairs)
-        scripts[name].write_text(_lua(paths, raw_key))
+        scripts[name].write_text(_lua(paths, raw_key, args.rate, args.connections))
     _check_target_once(server, card_ids[0], raw_key)
 
     # Warm every worker on every target (imports, connections, first queries) first,
@@ -578,7 +602,7 @@ def _profile(server: _Server, script: Path, args: argparse.Namespace) -> None:
 # --- report --------------------------------------------------------------------------------
 
 
-def _report(results: list[Result]) -> None:
+def _report(results: list[Result], rate: int = 0) -> None:
     by_name = {r.target: r for r in results}
     baseline = by_name.get("trivial")
     print()
@@ -597,7 +621,13 @@ def _report(results: list[Result]) -> None:
             f"{'even' if r.balanced else 'UNEVEN':>8}"
         )
     fair = by_name.get("fair-price")
-    if fair and baseline:
+    if fair and rate:
+        print()
+        print(
+            f"offered load ~{rate:,} req/s (not a throughput test): fair-price p99 "
+            f"{fair.p99_ms:.1f} ms (target <= 25 ms: {'met' if fair.p99_ms <= 25 else 'MISSED'})"
+        )
+    elif fair and baseline:
         ratio = fair.rps / baseline.rps
         print()
         print(
@@ -606,7 +636,7 @@ def _report(results: list[Result]) -> None:
             f"(target <= 25 ms: {'met' if fair.p99_ms <= 25 else 'MISSED'})"
         )
     uneven = [r.target for r in results if not r.balanced]
-    if uneven:
+    if uneven and not rate:
         print(
             f"UNEVEN (a worker did less than half its share; not comparable, run again): "
             f"{', '.join(uneven)}"
