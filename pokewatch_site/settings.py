@@ -61,12 +61,16 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "pokewatch_site.middleware.APIErrorMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Response-only, so before the fast reads: they get X-Frame-Options too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Cached fair prices in one Redis round trip, before the session/CSRF/auth/messages
+    # middleware a keyed JSON read does not use (prices/fastpath.py).
+    "prices.fastpath.FastReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "pokewatch_site.urls"

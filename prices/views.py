@@ -7,7 +7,6 @@ from datetime import date
 from typing import Any
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import RateLimitedMixin
-from prices import caching, fastpath, selectors
+from prices import caching, selectors
 from prices.errors import NotFound
 from prices.filters import CardFilter
 from prices.models import Card
@@ -70,17 +69,6 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = CardFilter
     lookup_field = "card_id"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        # A cached fair price in one Redis round trip when it can (see prices.fastpath);
-        # everything else, and every error, goes through DRF as usual.
-        if self.action_map.get(request.method.lower() if request.method else "") == "fair_price":
-            response = fastpath.serve(
-                request, kwargs["card_id"], self.ratelimit_group, self.default_response_headers
-            )
-            if response is not None:
-                return response
-        return super().dispatch(request, *args, **kwargs)
 
     def get_object(self) -> Card:
         card_id = self.kwargs["card_id"]

@@ -272,3 +272,24 @@ def test_a_connection_closed_by_the_server_is_replaced(api: Client, world, monke
     assert api.get(URL).status_code == 200
     assert served[0] is not None
     assert fastpath._state["down_until"] == 0.0
+
+
+def test_the_fast_path_knows_the_url_from_the_url_conf() -> None:
+    from django.urls import reverse
+
+    assert fastpath._fair_price_card(reverse("card-fair-price", args=[MEW])) == MEW
+    for other in (
+        f"/api/v1/cards/{MEW}/fair-price",  # no trailing slash: CommonMiddleware's business
+        f"/api/v1/cards/{MEW}/prices/",
+        "/api/v1/cards/a.b/fair-price/",
+        "/api/v1/cards/../fair-price/",
+        f"/api/v1/cards/{MEW}/fair-price/extra/",
+    ):
+        assert fastpath._fair_price_card(other) is None, other
+
+
+def test_a_host_not_allowed_is_refused_before_the_fast_path(api: Client, world, settings) -> None:
+    api.get(URL)
+    settings.ALLOWED_HOSTS = ["api.example.org"]
+    response = api.get(URL, HTTP_HOST="evil.example.net")
+    assert response.status_code == 400
