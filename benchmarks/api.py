@@ -19,8 +19,9 @@ then drives each target with ``wrk`` (``-t2 -c32``) and prints requests/s, p50 a
 * ``fair-price-dated``: the same with ``?date=`` a random day of the window: N x D keys,
   so far more misses (the database path).
 
-Gunicorn runs ``--workers 4 --worker-class gthread --threads 2`` by default (the best of
-the configurations compared in docs/benchmarks.md on 2 cores); ``--workers``,
+Gunicorn runs the production configuration: 4 workers of
+:class:`pokewatch_site.gunicorn_worker.BalancedThreadWorker` (gthread) with 2 threads
+(the best of the configurations compared in docs/benchmarks.md on 2 cores); ``--workers``,
 ``--worker-class``, ``--threads``, ``--duration``, ``--connections`` and ``--targets``
 change the run, ``--rate N`` paces the connections to offer about N requests/s in all
 (latency below capacity instead of throughput), ``--profile FILE`` records a py-spy
@@ -167,7 +168,9 @@ def main() -> None:
     # threads queue on the GIL at every Redis round trip. Best of the sweep in
     # docs/benchmarks.md on 2 cores.
     parser.add_argument(
-        "--worker-class", default="gthread", choices=["sync", "gthread"], help="gunicorn worker"
+        "--worker-class",
+        default="pokewatch_site.gunicorn_worker.BalancedThreadWorker",
+        help="gunicorn worker",
     )
     parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument(
@@ -213,7 +216,7 @@ def main() -> None:
         config = (
             f"gunicorn -c config/gunicorn.conf.py --workers {args.workers} "
             + (f"--worker-class {args.worker_class}")
-            + (f" --threads {args.threads}" if args.worker_class == "gthread" else "")
+            + (f" --threads {args.threads}" if "thread" in args.worker_class.lower() else "")
         )
         print(
             f"server: {config}; load: wrk -t{args.wrk_threads} -c{args.connections} "
@@ -348,7 +351,7 @@ class _Server:
             "--worker-class", self.args.worker_class,
             "--backlog", "2048",
         ]  # fmt: skip
-        if self.args.worker_class == "gthread":
+        if "thread" in self.args.worker_class.lower():
             command += ["--threads", str(self.args.threads)]
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn)

@@ -25,7 +25,7 @@ backlog = 2048
 
 # --- Workers -------------------------------------------------------------------------------
 workers = _int("WEB_CONCURRENCY", 4)
-worker_class = "gthread"
+worker_class = "pokewatch_site.gunicorn_worker.BalancedThreadWorker"
 threads = _int("GUNICORN_THREADS", 2)
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall workers' heartbeats.
 worker_tmp_dir = "/dev/shm"  # noqa: S108  (shared memory, not a temp file)

@@ -414,7 +414,7 @@ def test_gunicorn_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load_gunicorn_conf()
     assert conf["bind"] == "0.0.0.0:8000"
     assert conf["workers"] == 4
-    assert conf["worker_class"] == "gthread"
+    assert conf["worker_class"] == "pokewatch_site.gunicorn_worker.BalancedThreadWorker"
     assert conf["threads"] == 2
     assert (conf["timeout"], conf["graceful_timeout"], conf["keepalive"]) == (30, 30, 5)
     assert conf["max_requests"] > 0 and 0 < conf["max_requests_jitter"] < conf["max_requests"]
