@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,14 @@ class APIErrorMiddleware:
         return JsonResponse(
             {"detail": "Internal server error.", "request_id": current_request_id()}, status=500
         )
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (a ``Host`` not in ALLOWED_HOSTS, other suspicious requests); JSON under
+    /api/, Django's own page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return defaults.bad_request(request, exception)
 
 
 def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:

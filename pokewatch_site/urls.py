@@ -5,6 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from pokewatch_site.middleware import api_not_found
 from prices.admin_views import cache_stats
 
+# Under /api/, a 400 raised outside any view (e.g. a Host not in ALLOWED_HOSTS) is JSON.
+handler400 = "pokewatch_site.middleware.bad_request"
+
 urlpatterns = [
     path("admin/cache-stats/", admin.site.admin_view(cache_stats), name="cache-stats"),
     path("admin/", admin.site.urls),

@@ -293,3 +293,4 @@ def test_a_host_not_allowed_is_refused_before_the_fast_path(api: Client, world, 
     settings.ALLOWED_HOSTS = ["api.example.org"]
     response = api.get(URL, HTTP_HOST="evil.example.net")
     assert response.status_code == 400
+    assert response.json() == {"detail": "Bad request."}

@@ -153,3 +153,12 @@ def test_json_log_lines_carry_the_request_id() -> None:
     line = json_module.loads(JSONLogFormatter().format(record))
     assert line["request_id"] == "abc-123"
     assert (line["level"], line["logger"], line["message"]) == ("WARNING", "prices", "slow query")
+
+
+def test_a_host_not_allowed_is_a_json_400_under_api_only(client: Client, db, settings) -> None:
+    settings.ALLOWED_HOSTS = ["api.example.org"]
+    api = client.get("/api/v1/health/", HTTP_HOST="evil.example.net")
+    admin = client.get("/admin/login/", HTTP_HOST="evil.example.net")
+    assert api.status_code == admin.status_code == 400
+    assert api.json() == {"detail": "Bad request."}
+    assert admin["Content-Type"].startswith("text/html")
