@@ -74,7 +74,6 @@ class Counter:
     """django-ratelimit's counter of one client in one endpoint group, this window."""
 
     key: str  # before the cache's own prefixing (``cache.make_key``)
-    rate: str
     limit: int
     expiry: int  # seconds, as django-ratelimit sets it
     window: int  # when the window ends (epoch seconds)
@@ -112,7 +111,6 @@ def _new_counter(group: str, value: str, rate: str) -> Counter:
     window = _get_window(value, period)
     return Counter(
         key=_make_cache_key(group, window, rate, value, ALL),
-        rate=rate,
         limit=limit,
         expiry=period + EXPIRATION_FUDGE,
         window=window,

@@ -37,7 +37,6 @@ HITS_KEY = "pred-meta:hits"
 MISSES_KEY = "pred-meta:misses"
 GENERATION_POLL_SECONDS = 2.0
 GENERATION_MIRROR_TTL = 60
-_MISSING = object()
 _memo: dict[str, tuple[float, int]] = {}
 
 

@@ -81,20 +81,22 @@ _local = threading.local()
 # The DRF view's default response headers for this action (the test comparing both
 # paths keeps them in step).
 VIEW_HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept"}
-VIEW_GROUP = "read"  # CardViewSet.ratelimit_group
 
 
 class FastReadMiddleware:
     """Serve cached fair prices with :func:`serve`; pass every other request on."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        from prices.views import CardViewSet
+
         self.get_response = get_response
+        self.group = CardViewSet.ratelimit_group
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         card_id = _fair_price_card(request.path_info)
         if card_id is not None:
             request.get_host()  # DisallowedHost (400) for a Host not in ALLOWED_HOSTS
-            response = serve(request, card_id, VIEW_GROUP, VIEW_HEADERS)
+            response = serve(request, card_id, self.group, VIEW_HEADERS)
             if response is not None:
                 return response
         return self.get_response(request)
