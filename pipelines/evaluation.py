@@ -11,6 +11,14 @@ Walk-forward protocol (``walk_forward_backtest``)
     dated on or after the cut, then scores the card-days in ``[cut, next cut)``. A
     card-day is *evaluable* when its realised target (median over t+1..t+H) exists.
     Metrics pool the evaluable card-days of all folds; ``cut`` reports the first cut.
+
+What is reported per estimator
+    point accuracy (``mape``, ``rmse``), ``coverage`` (share of card-days with a fair
+    price), the band (``band_coverage`` inside, ``band_below``, ``band_above``, and
+    ``calibration``: the observed share of realised medians below the low, fair and high
+    values, against the nominal 0.1 / 0.5 / 0.9), and the signal metrics of each rule
+    (``SIGNAL_KEYS``) under ``rules``, those of the default rule also at the top level.
+    ``base`` holds the base rates of the same events over all scored card-days.
 """
 
 from __future__ import annotations
@@ -23,27 +31,43 @@ import numpy as np
 import pandas as pd
 
 from pipelines.estimators import (
-    BUY,
-    SELL,
+    Band,
     FairValueEstimator,
     NoTrainingData,
     default_estimators,
-    signal_for,
 )
 from pipelines.features import TARGET_COLUMN, build_features, build_target
+from pipelines.signals import BUY, RULES, SELL, SignalConfig, outcomes, signals
 
-METRIC_KEYS: tuple[str, ...] = (
-    "mape",
-    "rmse",
-    "buy_precision",
-    "buy_recall",
-    "sell_precision",
-    "sell_recall",
+#: The signal metrics reported per rule (fractions; ``None`` where undefined).
+SIGNAL_KEYS: tuple[str, ...] = (
     "signal_rate",
     "flip_rate",
+    "buy_n",
+    "buy_precision",
+    "buy_recall",
+    "buy_hit_rate",
+    "buy_mean_return",
+    "sell_n",
+    "sell_precision",
+    "sell_recall",
+    "sell_hit_rate",
+    "sell_mean_return",
+)
+#: The accuracy and band metrics of every estimator.
+ACCURACY_KEYS: tuple[str, ...] = (
+    "mape",
+    "rmse",
     "coverage",
     "n",
+    "band_coverage",
+    "band_below",
+    "band_above",
 )
+METRIC_KEYS: tuple[str, ...] = ACCURACY_KEYS + SIGNAL_KEYS
+BASE_KEYS: tuple[str, ...] = ("n", "buy_rate", "sell_rate", "up_rate", "mean_return")
+#: Nominal levels of the low, fair and high values (their calibration targets).
+CALIBRATION_LEVELS: tuple[float, float, float] = (0.10, 0.50, 0.90)
 ESTIMATOR_ORDER: tuple[str, ...] = (
     "model",
     "last_price",
@@ -88,16 +112,13 @@ def precision_recall(predicted: Any, actual: Any) -> tuple[float | None, float |
     return (hits / n_pred if n_pred else None, hits / n_act if n_act else None)
 
 
-def realised_moves(
-    market: Any, target: Any, buy_threshold: float = 0.10, sell_threshold: float = 0.15
-) -> tuple[np.ndarray, np.ndarray]:
-    """(rose, fell): the horizon median rose by >= buy / fell by >= sell vs the market."""
-    m = np.asarray(market, dtype=float)
-    t = np.asarray(target, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = t / m - 1.0
-    ok = np.isfinite(change)
-    return ok & (change >= buy_threshold), ok & (change <= -sell_threshold)
+def _share(mask: np.ndarray, within: np.ndarray) -> float | None:
+    n = int(within.sum())
+    return float(np.sum(mask & within) / n) if n else None
+
+
+def _mean(values: np.ndarray, within: np.ndarray) -> float | None:
+    return float(np.mean(values[within])) if within.any() else None
 
 
 def signal_rate(signals: Any) -> float | None:
@@ -134,42 +155,97 @@ def coverage(fair: Any) -> float | None:
     return float(np.mean(np.isfinite(f) & (f > 0)))
 
 
-def score_predictions(
-    frame: pd.DataFrame,
-    fair: Any,
-    buy_threshold: float = 0.10,
-    sell_threshold: float = 0.15,
+def signal_metrics(
+    sig: np.ndarray, happened: dict[str, np.ndarray], card_ids: Any, dates: Any
 ) -> dict[str, float | int | None]:
-    """All backtest metrics for fair prices on evaluable rows.
+    """``SIGNAL_KEYS`` for signals ``sig`` given what happened (``signals.outcomes``)."""
+    out: dict[str, float | int | None] = {
+        "signal_rate": signal_rate(sig),
+        "flip_rate": flip_rate(card_ids, dates, sig),
+    }
+    for side, event, moved in (("buy", "rose", "up"), ("sell", "fell", "down")):
+        fired = sig == (BUY if side == "buy" else SELL)
+        precision, recall = precision_recall(fired, happened[event])
+        out[f"{side}_n"] = int(fired.sum())
+        out[f"{side}_precision"] = precision
+        out[f"{side}_recall"] = recall
+        out[f"{side}_hit_rate"] = _share(happened[moved], fired)
+        out[f"{side}_mean_return"] = _mean(happened["ret"], fired)
+    return out
+
+
+def base_rates(market: Any, realised: Any, config: SignalConfig) -> dict[str, float | int | None]:
+    """How often a BUY / SELL would have been right, and the mean move, over all rows."""
+    happened = outcomes(market, realised, config)
+    known = np.isfinite(happened["ret"])
+    return {
+        "n": int(known.sum()),
+        "buy_rate": _share(happened["rose"], known),
+        "sell_rate": _share(happened["fell"], known),
+        "up_rate": _share(happened["up"], known),
+        "mean_return": _mean(happened["ret"], known),
+    }
+
+
+def band_metrics(target: np.ndarray, band: Band) -> dict[str, Any]:
+    """Share of realised medians inside, below and above the band, and calibration."""
+    fair, low, high = (np.asarray(v, dtype=float) for v in band)
+    has_band = np.isfinite(low) & np.isfinite(high)
+    inside = has_band & (target >= low) & (target <= high)
+    return {
+        "band_coverage": _share(inside, has_band),
+        "band_below": _share(has_band & (target < low), has_band),
+        "band_above": _share(has_band & (target > high), has_band),
+        "calibration": {
+            "levels": list(CALIBRATION_LEVELS),
+            "observed": [
+                _share(np.isfinite(v) & (target < v), np.isfinite(v)) for v in (low, fair, high)
+            ],
+        },
+    }
+
+
+def score_predictions(
+    frame: pd.DataFrame, band: Band | np.ndarray, config: SignalConfig | None = None
+) -> dict[str, Any]:
+    """All backtest metrics of an estimator's predictions on evaluable rows.
 
     ``frame`` needs ``card_id, date, market_price, target``; rows with no target are
     ignored (not evaluable). Rows with no fair price lower ``coverage`` and get HOLD.
+    A bare array of fair prices counts as a band-less prediction.
     """
+    config = config or SignalConfig()
+    if not isinstance(band, Band):
+        fair = np.asarray(band, dtype=float)
+        band = Band(fair, np.full_like(fair, np.nan), np.full_like(fair, np.nan))
     target = frame[TARGET_COLUMN].to_numpy(dtype=float)
     keep = np.isfinite(target)
-    f = np.asarray(fair, dtype=float)[keep]
-    market = frame["market_price"].to_numpy(dtype=float)[keep]
     t = target[keep]
+    kept = Band(*(np.asarray(v, dtype=float)[keep] for v in band))
+    f = kept.fair
     usable = np.isfinite(f) & (f > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dev = np.where(usable, (market - f) / f, np.nan)
-    signals = signal_for(dev, buy=buy_threshold, sell=sell_threshold)
-    rose, fell = realised_moves(market, t, buy_threshold, sell_threshold)
-    buy_p, buy_r = precision_recall(signals == BUY, rose)
-    sell_p, sell_r = precision_recall(signals == SELL, fell)
+    f = np.where(usable, f, np.nan)
+    market = frame["market_price"].to_numpy(dtype=float)[keep]
+    card_ids = frame["card_id"].to_numpy()[keep]
+    dates = frame["date"].to_numpy()[keep]
+    happened = outcomes(market, t, config)
+    rules = {
+        rule: signal_metrics(
+            signals(market, f, kept.low, kept.high, config.with_rule(rule)),
+            happened,
+            card_ids,
+            dates,
+        )
+        for rule in RULES
+    }
     return {
         "mape": mape(t, f),
         "rmse": rmse(t, f),
-        "buy_precision": buy_p,
-        "buy_recall": buy_r,
-        "sell_precision": sell_p,
-        "sell_recall": sell_r,
-        "signal_rate": signal_rate(signals),
-        "flip_rate": flip_rate(
-            frame["card_id"].to_numpy()[keep], frame["date"].to_numpy()[keep], signals
-        ),
         "coverage": coverage(f),
         "n": int(keep.sum()),
+        **band_metrics(t, kept),
+        **rules[config.rule],
+        "rules": rules,
     }
 
 
@@ -231,12 +307,14 @@ def _evaluate(
     frame: pd.DataFrame,
     splits: list[tuple[np.ndarray, np.ndarray]],
     factory: Callable[[], dict[str, FairValueEstimator]],
-    buy_threshold: float,
-    sell_threshold: float,
-) -> dict[str, dict[str, float | int | None]]:
-    """Fit fresh estimators on each train mask, predict its test mask, pool and score."""
+    config: SignalConfig,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Fit fresh estimators on each train mask, predict its test mask, pool and score.
+
+    Returns the metrics per estimator and the base rates of the pooled test rows.
+    """
     tests: list[pd.DataFrame] = []
-    fair: dict[str, list[np.ndarray]] = {}
+    bands: dict[str, list[Band]] = {}
     for train_mask, test_mask in splits:
         # Only evaluable rows are scored; slim copies keep memory flat on big universes.
         test = frame.loc[test_mask & frame[TARGET_COLUMN].notna().to_numpy()]
@@ -245,20 +323,25 @@ def _evaluate(
         train = frame.iloc[_training_rows(train_mask & frame[TARGET_COLUMN].notna().to_numpy())]
         for name, est in factory().items():
             try:
-                pred = est.fit(train).predict(test)
+                band = est.fit(train).predict_band(test)
             except NoTrainingData:  # nothing to learn from yet: no prediction (coverage)
-                pred = np.full(len(test), np.nan)
-            fair.setdefault(name, []).append(pred)
+                band = Band(*(np.full(len(test), np.nan) for _ in range(3)))
+            bands.setdefault(name, []).append(band)
         del train
         tests.append(test[["card_id", "date", "market_price", TARGET_COLUMN]])
     if not tests:
-        tests, fair = [frame.iloc[:0]], {name: [np.empty(0)] for name in factory()}
+        empty = Band(np.empty(0), np.empty(0), np.empty(0))
+        tests, bands = [frame.iloc[:0]], {name: [empty] for name in factory()}
     test_all = pd.concat(tests)
-    names = sorted(fair, key=lambda k: (*ESTIMATOR_ORDER, k).index(k))
-    return {
-        name: score_predictions(test_all, np.concatenate(fair[name]), buy_threshold, sell_threshold)
+    names = sorted(bands, key=lambda k: (*ESTIMATOR_ORDER, k).index(k))
+    metrics = {
+        name: score_predictions(
+            test_all, Band(*(np.concatenate([b[k] for b in bands[name]]) for k in range(3))), config
+        )
         for name in names
     }
+    base = base_rates(test_all["market_price"], test_all[TARGET_COLUMN], config)
+    return metrics, base
 
 
 #: Most training rows a fold copies out of the frame. The model samples far fewer
@@ -276,40 +359,60 @@ def _training_rows(mask: np.ndarray) -> np.ndarray:
 
 def walk_forward_backtest(
     prices: pd.DataFrame,
-    horizon: int = 7,
+    horizon: int = 30,
     cut: str | pd.Timestamp | None = None,
     folds: int = DEFAULT_FOLDS,
-    buy_threshold: float = 0.10,
-    sell_threshold: float = 0.15,
+    signal: SignalConfig | None = None,
     test_fraction: float = DEFAULT_TEST_FRACTION,
     estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
 ) -> dict[str, Any]:
     """Walk-forward evaluation of the model and the baselines (DESIGN.md section 4).
 
-    Returns ``{"horizon": H, "cut": "YYYY-MM-DD", "estimators": {name: metrics}}`` with
-    the keys of ``METRIC_KEYS`` for ``model, last_price, rolling_mean_3,
-    rolling_median_7, ewm``. ``estimators`` is a factory of fresh, unfitted estimators
-    (default ``default_estimators``), called once per fold.
+    Returns ``{"horizon": H, "cut": "YYYY-MM-DD", "signal_rule": rule, "base": {...},
+    "estimators": {name: metrics}}`` with the keys of ``METRIC_KEYS`` (and ``rules``,
+    ``calibration``) for ``model, last_price, rolling_mean_3, rolling_median_7, ewm``.
+    ``estimators`` is a factory of fresh, unfitted estimators (default
+    ``default_estimators`` for this horizon), called once per fold.
     """
     return backtest_feature_frame(
         _feature_frame(prices, horizon),
         horizon=horizon,
         cut=cut,
         folds=folds,
-        buy_threshold=buy_threshold,
-        sell_threshold=sell_threshold,
+        signal=signal,
         test_fraction=test_fraction,
         estimators=estimators,
     )
 
 
+def _factory(
+    estimators: Callable[[], dict[str, FairValueEstimator]] | None, horizon: int
+) -> Callable[[], dict[str, FairValueEstimator]]:
+    return estimators or (lambda: default_estimators(horizon=horizon))
+
+
+def _result(
+    horizon: int,
+    cuts: list[pd.Timestamp],
+    config: SignalConfig,
+    evaluated: tuple[dict[str, dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    metrics, base = evaluated
+    return {
+        "horizon": int(horizon),
+        "cut": cuts[0].strftime("%Y-%m-%d"),
+        "signal_rule": config.rule,
+        "base": base,
+        "estimators": metrics,
+    }
+
+
 def backtest_feature_frame(
     frame: pd.DataFrame,
-    horizon: int = 7,
+    horizon: int = 30,
     cut: str | pd.Timestamp | None = None,
     folds: int = DEFAULT_FOLDS,
-    buy_threshold: float = 0.10,
-    sell_threshold: float = 0.15,
+    signal: SignalConfig | None = None,
     test_fraction: float = DEFAULT_TEST_FRACTION,
     estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
 ) -> dict[str, Any]:
@@ -318,12 +421,12 @@ def backtest_feature_frame(
     Features are point-in-time, so the pipeline builds them once and shares them between
     training and evaluation instead of building them twice.
     """
+    config = signal or SignalConfig()
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
     splits = _time_splits(frame, cuts, horizon)
-    results = _evaluate(
-        frame, splits, estimators or default_estimators, buy_threshold, sell_threshold
+    return _result(
+        horizon, cuts, config, _evaluate(frame, splits, _factory(estimators, horizon), config)
     )
-    return {"horizon": int(horizon), "cut": cuts[0].strftime("%Y-%m-%d"), "estimators": results}
 
 
 def card_groups(card_ids: Any, groups: int) -> np.ndarray:
@@ -336,12 +439,11 @@ def card_groups(card_ids: Any, groups: int) -> np.ndarray:
 
 def leave_cards_out_backtest(
     prices: pd.DataFrame,
-    horizon: int = 7,
+    horizon: int = 30,
     cut: str | pd.Timestamp | None = None,
     folds: int = DEFAULT_FOLDS,
     groups: int = 3,
-    buy_threshold: float = 0.10,
-    sell_threshold: float = 0.15,
+    signal: SignalConfig | None = None,
     test_fraction: float = DEFAULT_TEST_FRACTION,
     estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
 ) -> dict[str, Any]:
@@ -350,7 +452,9 @@ def leave_cards_out_backtest(
     Cards are split into ``groups`` by ``card_groups``; for each fold and group the model
     trains on the other groups' card-days before the cut and scores this group's
     card-days after it. Same JSON shape as ``walk_forward_backtest`` plus ``"groups"``.
+    (Market features still see every card: they describe the market, not the product.)
     """
+    config = signal or SignalConfig()
     frame = _feature_frame(prices, horizon)
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
     group = card_groups(frame["card_id"], groups)
@@ -359,12 +463,5 @@ def leave_cards_out_backtest(
         for train, test in _time_splits(frame, cuts, horizon)
         for g in range(groups)
     ]
-    results = _evaluate(
-        frame, splits, estimators or default_estimators, buy_threshold, sell_threshold
-    )
-    return {
-        "horizon": int(horizon),
-        "cut": cuts[0].strftime("%Y-%m-%d"),
-        "groups": int(groups),
-        "estimators": results,
-    }
+    evaluated = _evaluate(frame, splits, _factory(estimators, horizon), config)
+    return {**_result(horizon, cuts, config, evaluated), "groups": int(groups)}

@@ -26,7 +26,15 @@ Target
 
 Window lengths are tied to the horizon H (H, 2H, 4H) so the features keep their meaning
 when H changes; column names use ``h`` (``ret_h``, ``ret_4h`` ...) and are the same for
-every H.
+every H. A few short windows have fixed lengths (``ret_7``, ``ret_14``, ``dev_mean_7``,
+``dev_mean_14``, ``vol_7``): recent momentum matters at every horizon.
+
+Market features
+    ``mkt_ret_*`` are cross-sectional: on day d, the median of ``ret_*`` over every card
+    observed on day d. Each of those values uses prices up to d only, and only cards
+    *observed* on d count, so a later price of any card (which may extend that card's
+    forward-filled calendar) never changes a market feature of an earlier day. They are
+    the only features of a card that depend on other cards.
 """
 
 from __future__ import annotations
@@ -39,20 +47,25 @@ import pandas as pd
 
 KEY_COLUMNS: list[str] = ["card_id", "date", "market_price"]
 
-#: Scale-free model features (log ratios, volatilities, recency); no price levels.
-FEATURE_COLUMNS: list[str] = [
+#: Scale-free features of one card (log ratios, volatilities, recency); no price levels.
+CARD_FEATURE_COLUMNS: list[str] = [
     "ret_1",
     "ret_3",
+    "ret_7",
+    "ret_14",
     "ret_h",
     "ret_2h",
     "ret_4h",
     "dev_mean_3",
+    "dev_mean_7",
+    "dev_mean_14",
     "dev_mean_h",
     "dev_mean_4h",
     "dev_med_h",
     "dev_med_4h",
     "dev_max_4h",
     "dev_min_4h",
+    "vol_7",
     "vol_h",
     "vol_4h",
     "gap_prev",
@@ -60,6 +73,18 @@ FEATURE_COLUMNS: list[str] = [
     "obs_frac_4h",
     "history_days",
 ]
+
+#: Cross-sectional features: the median over the cards observed that day.
+MARKET_SOURCES: dict[str, str] = {
+    "mkt_ret_3": "ret_3",
+    "mkt_ret_h": "ret_h",
+    "mkt_ret_2h": "ret_2h",
+    "mkt_ret_4h": "ret_4h",
+}
+MARKET_COLUMNS: list[str] = list(MARKET_SOURCES)
+
+#: Every model feature.
+FEATURE_COLUMNS: list[str] = CARD_FEATURE_COLUMNS + MARKET_COLUMNS
 
 #: Price-level columns used by the baseline estimators (not model features).
 BASELINE_COLUMNS: list[str] = ["base_mean_3", "base_median_7", "base_ewm"]
@@ -159,7 +184,7 @@ class _DailyGrid:
 
 def _windows(horizon: int) -> dict[str, int]:
     h = max(int(horizon), 1)
-    return {"1": 1, "3": 3, "h": h, "2h": 2 * h, "4h": 4 * h}
+    return {"1": 1, "3": 3, "7": 7, "14": 14, "h": h, "2h": 2 * h, "4h": 4 * h}
 
 
 def build_features(prices: pd.DataFrame, horizon: int = 7) -> pd.DataFrame:
@@ -177,21 +202,21 @@ def build_features(prices: pd.DataFrame, horizon: int = 7) -> pd.DataFrame:
             df[col] = pd.Series(dtype=float)
         return df
 
-    # Padding covers the longest look-back: the 4H windows and the 7-day baseline median.
-    g = _DailyGrid.build(df, pad=max(w["4h"], 7))
+    # Padding covers the longest look-back: the 4H windows and the 14-day fixed windows.
+    g = _DailyGrid.build(df, pad=max(w["4h"], 14))
     feats: dict[str, np.ndarray] = {}
     lp = pd.Series(np.log(g.price_ff))
-    for name in ("1", "3", "h", "2h", "4h"):
+    for name in ("1", "3", "7", "14", "h", "2h", "4h"):
         feats[f"ret_{name}"] = g.at_obs(lp - lp.shift(w[name]))
     r1 = lp - lp.shift(1)
-    for name in ("h", "4h"):
+    for name in ("7", "h", "4h"):
         roll = r1.rolling(max(w[name], 2), min_periods=2)  # H=1: 2 days at least
         feats[f"vol_{name}"] = g.at_obs(roll.std(ddof=0))
     del r1
 
     # Level windows use the history available so far (min_periods=1 on the padded grid).
     ff = pd.Series(g.price_ff)
-    for name in ("3", "h", "4h"):
+    for name in ("3", "7", "14", "h", "4h"):
         feats[f"dev_mean_{name}"] = g.at_obs(lp - np.log(ff.rolling(w[name], 1).mean()))
     for name in ("h", "4h"):
         feats[f"dev_med_{name}"] = g.at_obs(lp - np.log(ff.rolling(w[name], 1).median()))
@@ -220,9 +245,25 @@ def build_features(prices: pd.DataFrame, horizon: int = 7) -> pd.DataFrame:
     feats["base_ewm"] = g.at_obs(ewm.to_numpy(), np.float64)
     del ewm, ff, g
 
-    for col in FEATURE_COLUMNS + BASELINE_COLUMNS:
+    for col in CARD_FEATURE_COLUMNS + BASELINE_COLUMNS:
         df[col] = feats.pop(col)
+    add_market_features(df)
     return df
+
+
+def add_market_features(frame: pd.DataFrame) -> None:
+    """Add ``MARKET_COLUMNS`` in place: per day, the median over the cards observed that day.
+
+    ``frame`` holds one row per observed card-day (a ``build_features`` frame), so every
+    value is point in time. Computed for the whole frame at once: give it every card
+    whose market the model should see, not a subset.
+    """
+    days = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    codes, uniques = pd.factorize(days)
+    for column, source in MARKET_SOURCES.items():
+        values = pd.Series(frame[source].to_numpy(dtype=np.float64))
+        medians = values.groupby(codes).median().reindex(range(len(uniques))).to_numpy()
+        frame[column] = medians[codes].astype(np.float32)
 
 
 def build_target(prices: pd.DataFrame, horizon: int = 7) -> pd.Series:

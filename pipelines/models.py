@@ -14,7 +14,10 @@ class ModelVersion(models.Model):
     estimator = models.CharField(
         max_length=40, help_text="'model', or the baseline that won the gate"
     )
-    horizon = models.PositiveSmallIntegerField(default=7)
+    horizon = models.PositiveSmallIntegerField(default=30)
+    signal_rule = models.CharField(
+        max_length=12, default="band", help_text="how its predictions became signals"
+    )
     trained_at = models.DateTimeField(auto_now_add=True)
     data_start = models.DateField(null=True, blank=True)
     data_end = models.DateField(null=True, blank=True)

@@ -11,6 +11,8 @@ import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
+from pipelines import track_record
+from pipelines.estimators import PREDICTION_COLUMNS
 from pipelines.models import ModelVersion
 from prices import caching
 from prices.bulk import copy_lines
@@ -19,7 +21,7 @@ from prices.models import Prediction
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["card_id", "date", "market_price", "fair_price", "deviation", "signal"]
+__all__ = ["PREDICTION_COLUMNS", "PublishResult", "publish", "write_predictions"]
 
 
 @dataclass
@@ -38,14 +40,17 @@ def publish(
 ) -> PublishResult:
     """Write ``predictions`` for ``version``, flip the champion pointer, bump the cache.
 
-    Those three happen in one transaction: if any of them fails, the previous champion
-    and its predictions stay exactly as they were. Only after the commit are the other
-    versions' predictions pruned (a failure there leaves extra rows, never missing ones).
+    Those happen in one transaction, with the track record of the days this version
+    serves first (``track_record.record_served``): if any of them fails, the previous
+    champion and its predictions stay exactly as they were. Only after the commit are the
+    other versions' predictions pruned (a failure there leaves extra rows, never missing
+    ones); the predictions that were served stay in the track record.
     """
     frame = predictions.dropna(subset=["fair_price"])
     frame = frame[frame["fair_price"] > 0]
     with transaction.atomic():
         written = write_predictions(version, frame, progress=progress)
+        track_record.record_served(version)
         ModelVersion.objects.filter(is_champion=True).exclude(pk=version.pk).update(
             is_champion=False
         )
@@ -79,7 +84,11 @@ def write_predictions(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> int:
-    """Insert ``frame`` (PREDICTION_COLUMNS) as ``version``'s predictions; returns the count."""
+    """Insert ``frame`` (PREDICTION_COLUMNS) as ``version``'s predictions; returns the count.
+
+    The caller records what is served first (``track_record.record_served``) in the same
+    transaction.
+    """
     if frame.empty:
         return 0
     pks = card_pks(frame["card_id"].unique().tolist())
@@ -98,9 +107,9 @@ def write_predictions(
             )
     else:
         for start in range(0, len(table), 5000):
-            Prediction.objects.bulk_create(
-                Prediction(**row) for row in table.iloc[start : start + 5000].to_dict("records")
-            )
+            block = table.iloc[start : start + 5000]
+            block = block.astype(object).where(block.notna(), None)  # NaN -> NULL
+            Prediction.objects.bulk_create(Prediction(**row) for row in block.to_dict("records"))
     return len(frame)
 
 
@@ -112,7 +121,10 @@ def _table(frame: pd.DataFrame, pks: dict[str, int], version_pk: int) -> pd.Data
             "card_id": frame["card_id"].map(pks).astype("int64").to_numpy(),
             "date": pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
             "market_price": frame["market_price"].astype(float).round(2).to_numpy(),
-            "fair_price": frame["fair_price"].astype(float).round(2).clip(lower=0.01).to_numpy(),
+            "fair_price": _money(frame["fair_price"]),
+            # An estimator without a band (a baseline published by hand) leaves them NULL.
+            "fair_low": _money(frame.get("fair_low", pd.Series(np.nan, index=frame.index))),
+            "fair_high": _money(frame.get("fair_high", pd.Series(np.nan, index=frame.index))),
             "deviation": deviation.where(np.isfinite(deviation), 0.0).round(6).to_numpy(),
             "signal": frame["signal"].to_numpy(),
             "model_version_id": version_pk,
@@ -120,9 +132,22 @@ def _table(frame: pd.DataFrame, pks: dict[str, int], version_pk: int) -> pd.Data
     )
 
 
+def _money(values: pd.Series) -> np.ndarray:
+    """Prices rounded to cents, at least one cent; missing ones (no band) stay missing."""
+    return values.astype(float).round(2).clip(lower=0.01).to_numpy()
+
+
 def _tsv_chunks(table: pd.DataFrame, rows: int = 200_000) -> Iterator[str]:
-    """COPY text in large blocks, formatted by pandas' C writer rather than per row."""
+    """COPY text in large blocks, formatted by pandas' C writer rather than per row.
+
+    Missing values become ``\\N``, COPY's NULL.
+    """
     for start in range(0, len(table), rows):
         yield table.iloc[start : start + rows].to_csv(
-            sep="\t", header=False, index=False, float_format="%.6f", lineterminator="\n"
+            sep="\t",
+            header=False,
+            index=False,
+            float_format="%.6f",
+            lineterminator="\n",
+            na_rep="\\N",
         )

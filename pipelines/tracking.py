@@ -39,15 +39,45 @@ def _pyfunc_class() -> type:
     import mlflow.pyfunc
 
     class FairValueModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined,misc]
-        """Serves any PokeWatch estimator: feature frame in, fair prices out."""
+        """Serves any PokeWatch estimator: feature frame in, fair price and band out."""
 
         def __init__(self, estimator: Any) -> None:
             self.estimator = estimator
 
         def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-            return self.estimator.predict(model_input)
+            return band_frame(self.estimator, model_input)
 
     return FairValueModel
+
+
+def band_frame(estimator: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``fair_price, fair_low, fair_high`` of an estimator on a feature frame."""
+    band = estimator.predict_band(frame)
+    return pd.DataFrame({"fair_price": band.fair, "fair_low": band.low, "fair_high": band.high})
+
+
+def flat_metrics(backtest: dict[str, Any]) -> dict[str, float]:
+    """Every number of a backtest as ``estimator.metric`` / ``estimator.rule.metric``."""
+    out: dict[str, float] = {}
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = float(value)
+
+    for name, block in backtest["estimators"].items():
+        for key, value in block.items():
+            if key == "rules":
+                for rule, metrics in value.items():
+                    for metric, number in metrics.items():
+                        add(f"{name}.{rule}.{metric}", number)
+            elif key == "calibration":
+                for level, seen in zip(value["levels"], value["observed"], strict=True):
+                    add(f"{name}.share_below_q{round(level * 100):02d}", seen)
+            else:
+                add(f"{name}.{key}", value)
+    for key, value in backtest.get("base", {}).items():
+        add(f"base.{key}", value)
+    return out
 
 
 def log_training_run(
@@ -69,22 +99,16 @@ def log_training_run(
     configure()
     with mlflow.start_run(tags=tags) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        metrics = {
-            f"{name}.{key}": float(value)
-            for name, block in backtest["estimators"].items()
-            for key, value in block.items()
-            if value is not None
-        }
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(flat_metrics(backtest))
         mlflow.log_dict(backtest, "backtest.json")
         with tempfile.TemporaryDirectory() as tmp:
-            for path in _plots(predictions, Path(tmp)):
+            for path in _plots(predictions, backtest, Path(tmp)):
                 mlflow.log_artifact(str(path), artifact_path="plots")
         example = input_example if input_example is not None else predictions.head(0)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=_pyfunc_class()(estimator),
-            signature=infer_signature(example, estimator.predict(example)),
+            signature=infer_signature(example, band_frame(estimator, example)),
             pip_requirements=["scikit-learn", "pandas", "numpy"],
         )
         return str(run.info.run_id), str(info.model_uri)
@@ -116,13 +140,13 @@ def load_estimator(registered_name: str, version: str) -> Any:
     return model.unwrap_python_model().estimator
 
 
-def _plots(predictions: pd.DataFrame, folder: Path) -> list[Path]:
+def _plots(predictions: pd.DataFrame, backtest: dict[str, Any], folder: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths: list[Path] = []
+    paths: list[Path] = [_save(_calibration_figure(backtest, plt), folder / "calibration.png", plt)]
     if predictions.empty:
         return paths
     # Fair value vs market for the three cards with the most history.
@@ -130,6 +154,10 @@ def _plots(predictions: pd.DataFrame, folder: Path) -> list[Path]:
     fig, axes = plt.subplots(len(top), 1, figsize=(9, 3 * len(top)), squeeze=False)
     for ax, card in zip(axes[:, 0], top, strict=True):
         rows = predictions[predictions["card_id"] == card]
+        if "fair_low" in rows:
+            ax.fill_between(
+                rows["date"], rows["fair_low"], rows["fair_high"], alpha=0.2, label="band"
+            )
         ax.plot(rows["date"], rows["market_price"], label="market", linewidth=1)
         ax.plot(rows["date"], rows["fair_price"], label="fair value", linewidth=1)
         ax.set_title(str(card), fontsize=9)
@@ -152,6 +180,45 @@ def _plots(predictions: pd.DataFrame, folder: Path) -> list[Path]:
     ax.set_title("signal distribution")
     paths.append(_save(fig, folder / "signal_distribution.png", plt))
     return paths
+
+
+def _calibration_figure(backtest: dict[str, Any], plt: Any) -> Any:
+    """Walk-forward calibration: observed share below each quantile, and band coverage."""
+    estimators = backtest["estimators"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    left.plot([0, 1], [0, 1], color="grey", linewidth=1, linestyle="--", label="ideal")
+    for name, block in estimators.items():
+        calibration = block.get("calibration") or {}
+        points = [
+            (level, seen)
+            for level, seen in zip(
+                calibration.get("levels", []), calibration.get("observed", []), strict=True
+            )
+            if seen is not None
+        ]
+        if points:
+            left.plot(*zip(*points, strict=True), marker="o", label=name)
+    left.set_xlabel("nominal level (low, fair, high)")
+    left.set_ylabel("share of realised medians below it")
+    left.set_title(f"calibration, H = {backtest.get('horizon')} days (walk-forward)")
+    left.legend(fontsize=8)
+    names = list(estimators)
+    bottom = [0.0] * len(names)
+    for key, colour in (
+        ("band_below", "#c0392b"),
+        ("band_coverage", "#27ae60"),
+        ("band_above", "#2980b9"),
+    ):
+        values = [estimators[n].get(key) or 0.0 for n in names]
+        right.bar(names, values, bottom=bottom, color=colour, label=key)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    right.axhline(0.1, color="black", linewidth=0.8)
+    right.axhline(0.9, color="black", linewidth=0.8)
+    right.set_title("realised median below / inside / above the band")
+    right.tick_params(axis="x", labelrotation=30, labelsize=8)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _save(fig: Any, path: Path, plt: Any) -> Path:

@@ -19,6 +19,7 @@ from pipelines import tracking
 from pipelines.data import load_price_frame
 from pipelines.estimators import (
     MODEL_NAME,
+    Band,
     FairValueEstimator,
     default_estimators,
     make_model,
@@ -29,6 +30,7 @@ from pipelines.features import TARGET_COLUMN, build_features, build_target
 from pipelines.gate import GateConfig, GateDecision, decide
 from pipelines.models import ModelVersion
 from pipelines.publishing import PublishResult, publish
+from pipelines.signals import SignalConfig
 
 logger = logging.getLogger(__name__)
 
@@ -42,26 +44,29 @@ class NotEnoughData(ValueError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    horizon: int = 7
-    buy_threshold: float = 0.10
-    sell_threshold: float = 0.15
+    horizon: int = 30
+    signal: SignalConfig = field(default_factory=SignalConfig)
     serving_window_days: int = 365
     gate: GateConfig = field(default_factory=GateConfig)
 
     @classmethod
-    def from_settings(cls) -> TrainingConfig:
+    def from_settings(
+        cls, *, horizon: int | None = None, rule: str | None = None
+    ) -> TrainingConfig:
         return cls(
-            horizon=settings.POKEWATCH_HORIZON_DAYS,
-            buy_threshold=settings.POKEWATCH_BUY_THRESHOLD,
-            sell_threshold=settings.POKEWATCH_SELL_THRESHOLD,
+            horizon=horizon or settings.POKEWATCH_HORIZON_DAYS,
+            signal=SignalConfig.from_settings(rule),
             serving_window_days=settings.POKEWATCH_SERVING_WINDOW_DAYS,
             gate=GateConfig.from_settings(),
         )
 
     def params(self) -> dict[str, Any]:
         flat = asdict(self)
-        gate = flat.pop("gate")
-        return {**flat, **{f"gate_{k}": v for k, v in gate.items()}}
+        nested = {name: flat.pop(name) for name in ("signal", "gate")}
+        return {
+            **flat,
+            **{f"{group}_{k}": v for group, values in nested.items() for k, v in values.items()},
+        }
 
 
 def ml_threads() -> threadpool_limits:
@@ -88,12 +93,7 @@ def train_candidate(frame: pd.DataFrame, config: TrainingConfig) -> FairValueEst
 
 def evaluate(frame: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
     """Walk-forward backtest of the model and the baselines on the shared feature frame."""
-    return backtest_feature_frame(
-        frame,
-        horizon=config.horizon,
-        buy_threshold=config.buy_threshold,
-        sell_threshold=config.sell_threshold,
-    )
+    return backtest_feature_frame(frame, horizon=config.horizon, signal=config.signal)
 
 
 def champion_metrics(backtest: dict[str, Any]) -> dict[str, Any] | None:
@@ -108,12 +108,14 @@ def apply_gate(backtest: dict[str, Any], config: TrainingConfig) -> GateDecision
     return decide(backtest["estimators"], champion_metrics(backtest), config.gate)
 
 
-def winner_estimator(decision: GateDecision, candidate: FairValueEstimator) -> FairValueEstimator:
-    if decision.estimator == MODEL_NAME:
-        return candidate
-    if decision.estimator is None:
-        return candidate  # rejected: the candidate is still logged for the record
-    return default_estimators()[decision.estimator]
+def winner_estimator(
+    decision: GateDecision, candidate: FairValueEstimator, frame: pd.DataFrame
+) -> FairValueEstimator:
+    """The estimator to log (and publish if promoted), fitted on the whole frame."""
+    if decision.estimator is None or decision.estimator == MODEL_NAME:
+        return candidate  # when rejected, the candidate is still logged for the record
+    # A baseline's fair value needs no fitting, but its empirical band does.
+    return default_estimators()[decision.estimator].fit(frame)
 
 
 def serving_predictions(
@@ -127,12 +129,14 @@ def serving_predictions(
     # In blocks: a copy of the whole window of a 10k-card universe would cost gigabytes.
     for first in range(0, len(rows), SERVING_BLOCK_ROWS):
         block = frame.iloc[rows[first : first + SERVING_BLOCK_ROWS]]
-        fair = estimator.predict(block)
-        out = predictions_frame(block, fair, config.buy_threshold, config.sell_threshold)
+        out = predictions_frame(block, estimator.predict_band(block), config.signal)
         out[TARGET_COLUMN] = block[TARGET_COLUMN].to_numpy()
         parts.append(out[np.isfinite(out["fair_price"])])
     if not parts:
-        return predictions_frame(frame.iloc[:0], np.empty(0)).assign(**{TARGET_COLUMN: []})
+        nothing = Band(np.empty(0), np.empty(0), np.empty(0))
+        return predictions_frame(frame.iloc[:0], nothing, config.signal).assign(
+            **{TARGET_COLUMN: []}
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -146,7 +150,7 @@ def register(
     run_tags: dict[str, str] | None = None,
 ) -> tuple[str, ModelVersion | None, pd.DataFrame]:
     """Log the run to MLflow; register the winner when the gate promotes one."""
-    winner = winner_estimator(decision, candidate)
+    winner = winner_estimator(decision, candidate, frame)
     predictions = serving_predictions(winner, frame, config)
     params = {**config.params(), "estimator": winner.name, "gate_reason": decision.reason}
     if hasattr(candidate, "get_params"):
@@ -167,6 +171,7 @@ def register(
         mlflow_run_id=run_id,
         estimator=winner.name,
         horizon=config.horizon,
+        signal_rule=config.signal.rule,
         data_start=frame["date"].min().date(),
         data_end=frame["date"].max().date(),
         metrics=backtest["estimators"].get(winner.name, {}),
@@ -202,14 +207,7 @@ def promote_version(registered_version: str) -> PublishResult:
             f"no version {registered_version!r} of {settings.POKEWATCH_REGISTERED_MODEL} "
             "is recorded here (see the admin's Model versions)"
         )
-    config = TrainingConfig.from_settings()
-    config = TrainingConfig(
-        horizon=version.horizon,
-        buy_threshold=config.buy_threshold,
-        sell_threshold=config.sell_threshold,
-        serving_window_days=config.serving_window_days,
-        gate=config.gate,
-    )
+    config = TrainingConfig.from_settings(horizon=version.horizon, rule=version.signal_rule)
     with ml_threads():
         frame = make_feature_frame(load_prices(), config)
         predictions = serving_predictions(estimator_for(version), frame, config)

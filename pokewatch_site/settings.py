@@ -13,7 +13,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from pokewatch_site.env import env_bool, env_float, env_int, env_list, env_str
+from pokewatch_site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("POKEWATCH_VAR_DIR", str(BASE_DIR / "var")))
@@ -303,11 +303,24 @@ POKEMON_PRICE_TRACKER_MAX_RETRIES = env_int("POKEMON_PRICE_TRACKER_MAX_RETRIES",
 
 # --- Model, signals and the quality gate (see docs/model.md) ------------------------------
 
-POKEWATCH_HORIZON_DAYS = env_int("POKEWATCH_HORIZON_DAYS", 7)
+# Fair value = the coming H-day median price. 30 by default: over 7 days, moves large
+# enough to signal on are too rare for any rule to speak (docs/model.md).
+POKEWATCH_HORIZON_DAYS = env_int("POKEWATCH_HORIZON_DAYS", 30)
+if not 1 <= POKEWATCH_HORIZON_DAYS <= 90:
+    raise ImproperlyConfigured(
+        f"POKEWATCH_HORIZON_DAYS must be between 1 and 90, got {POKEWATCH_HORIZON_DAYS}"
+    )
+# `band` (BUY below fair_low, SELL above fair_high) or `deviation` (the thresholds below).
+POKEWATCH_SIGNAL_RULE = env_choice("POKEWATCH_SIGNAL_RULE", "band", ("band", "deviation"))
 POKEWATCH_BUY_THRESHOLD = env_float("POKEWATCH_BUY_THRESHOLD", 0.10)
 POKEWATCH_SELL_THRESHOLD = env_float("POKEWATCH_SELL_THRESHOLD", 0.15)
 POKEWATCH_SERVING_WINDOW_DAYS = env_int("POKEWATCH_SERVING_WINDOW_DAYS", 365)
+# Served signals are kept (and graded) this many days back.
+POKEWATCH_TRACK_RECORD_DAYS = env_int("POKEWATCH_TRACK_RECORD_DAYS", 365)
 POKEWATCH_GATE_MIN_COVERAGE = env_float("POKEWATCH_GATE_MIN_COVERAGE", 0.95)
+# The promoted estimator's band must hold this share of realised medians, walk-forward.
+POKEWATCH_GATE_BAND_COVERAGE_MIN = env_float("POKEWATCH_GATE_BAND_COVERAGE_MIN", 0.70)
+POKEWATCH_GATE_BAND_COVERAGE_MAX = env_float("POKEWATCH_GATE_BAND_COVERAGE_MAX", 0.90)
 # A candidate may be this much (relative) worse on MAPE than the champion and still pass.
 POKEWATCH_GATE_MAPE_TOLERANCE = env_float("POKEWATCH_GATE_MAPE_TOLERANCE", 0.0)
 # Threads scikit-learn's OpenMP code may use. 1 by default: on small data, spinning

@@ -98,7 +98,7 @@ def score_new_prices(result: IngestResult) -> IngestResult:
     from pipelines.scoring import score_after_ingestion  # the model side depends on us
 
     scored = score_after_ingestion(result.first_date)
-    result.scored = scored.scored if scored is not None else None
+    result.scored = scored.scored if scored is not None and scored.champion else None
     return result
 
 

@@ -74,7 +74,7 @@ class PricePoint(models.Model):
 
 
 class Prediction(models.Model):
-    """A champion model's fair value of a card on a day, and the signal it implies."""
+    """A champion model's fair value of a card on a day, its band, and the signal."""
 
     class Signal(models.TextChoices):
         BUY = "BUY"
@@ -85,6 +85,12 @@ class Prediction(models.Model):
     date = models.DateField()
     market_price = models.DecimalField(max_digits=12, decimal_places=2)
     fair_price = models.DecimalField(max_digits=12, decimal_places=2)
+    fair_low = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="10th percentile"
+    )
+    fair_high = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="90th percentile"
+    )
     deviation = models.FloatField(help_text="(market - fair) / fair")
     signal = models.CharField(max_length=4, choices=Signal.choices)
     model_version = models.ForeignKey(
@@ -104,6 +110,78 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.card_id} {self.date} {self.signal}"
+
+
+class SignalRecord(models.Model):
+    """The prediction *served* for a card on a day, and, once its horizon has passed, how
+    it turned out: the track record (DESIGN.md section 4).
+
+    One row per (card, date): the first prediction published for that day, copied when
+    it is written and never replaced by a later champion's recomputation (that would be
+    grading in sample). Only out-of-sample days are recorded: days whose target window
+    the publishing model was not trained on.
+    """
+
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="signal_records")
+    date = models.DateField()
+    model_version = models.ForeignKey(
+        "pipelines.ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="signal_records",
+    )
+    horizon = models.PositiveSmallIntegerField()
+    signal_rule = models.CharField(max_length=12)
+    signal = models.CharField(max_length=4, choices=Prediction.Signal.choices)
+    market_price = models.DecimalField(max_digits=12, decimal_places=2)
+    fair_price = models.DecimalField(max_digits=12, decimal_places=2)
+    fair_low = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    fair_high = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    buy_threshold = models.FloatField()
+    sell_threshold = models.FloatField()
+    published_at = models.DateTimeField()
+    # Filled in by grading once the card has prices past date + horizon.
+    graded_at = models.DateTimeField(null=True, blank=True)
+    realised_median = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="median of t+1..t+H"
+    )
+    realised_return = models.FloatField(null=True, blank=True, help_text="realised / market - 1")
+    rose = models.BooleanField(null=True, help_text="a BUY would have been right")
+    fell = models.BooleanField(null=True, help_text="a SELL would have been right")
+
+    class Meta:
+        ordering = ["card_id", "date"]
+        constraints = [
+            models.UniqueConstraint(fields=["card", "date"], name="signalrecord_unique_card_date"),
+        ]
+        indexes = [
+            models.Index(fields=["date"], name="signalrecord_date_idx"),
+            models.Index(
+                fields=["date"],
+                condition=models.Q(graded_at__isnull=True),
+                name="signalrecord_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_id} {self.date} {self.signal}"
+
+    @property
+    def right(self) -> bool | None:
+        """BUY: rose enough; SELL: fell enough; None for HOLD or ungraded."""
+        if self.signal == Prediction.Signal.BUY:
+            return self.rose
+        if self.signal == Prediction.Signal.SELL:
+            return self.fell
+        return None
+
+    @property
+    def hit(self) -> bool | None:
+        """The realised median moved the signalled way (None for HOLD or ungraded)."""
+        if self.realised_return is None or self.signal == Prediction.Signal.HOLD:
+            return None
+        up = self.realised_return > 0
+        return up if self.signal == Prediction.Signal.BUY else self.realised_return < 0
 
 
 class CacheGeneration(models.Model):

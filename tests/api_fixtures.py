@@ -36,7 +36,8 @@ def world(make_card, make_prices) -> World:
             card_id="swsh-gengar-271", name="Gengar vmax", set_code="swsh08", category="chase"
         ),
     ]
-    # deviations on the last day: mew -20% (BUY), pikachu +30% (SELL), gengar +1% (HOLD)
+    # deviations on the last day: mew -20% (BUY), pikachu +30% (SELL), gengar +1% (HOLD);
+    # the band is fair -10% .. +10%, so the band rule gives the same signals.
     last_deviation = {cards[0].card_id: -0.2, cards[1].card_id: 0.3, cards[2].card_id: 0.01}
     rows = []
     for card in cards:
@@ -52,6 +53,8 @@ def world(make_card, make_prices) -> World:
                     "date": pd.Timestamp(START + timedelta(days=i)),
                     "market_price": market,
                     "fair_price": fair,
+                    "fair_low": fair * 0.9,
+                    "fair_high": fair * 1.1,
                     "deviation": deviation,
                     "signal": signal,
                 }

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from pipelines.evaluation import METRIC_KEYS
+from pipelines.evaluation import BASE_KEYS, METRIC_KEYS
 from prices.csv_import import import_price_file
 from tests.conftest import DEMO_CSV
 
@@ -22,12 +22,15 @@ def test_backtest_json_has_the_contract_shape(demo) -> None:
     out = StringIO()
     call_command("backtest", "--json", stdout=out)
     result = json.loads(out.getvalue())
-    assert set(result) == {"horizon", "cut", "estimators"}
-    assert result["horizon"] == 7
+    assert set(result) == {"horizon", "cut", "signal_rule", "base", "estimators"}
+    assert result["horizon"] == 30
+    assert result["signal_rule"] == "band"
     assert len(result["cut"]) == 10
+    assert set(result["base"]) == set(BASE_KEYS)
     assert set(result["estimators"]) == ESTIMATORS
     for metrics in result["estimators"].values():
-        assert set(metrics) == set(METRIC_KEYS)
+        assert set(metrics) == {*METRIC_KEYS, "calibration", "rules"}
+        assert set(metrics["rules"]) == {"deviation", "band"}
     model = result["estimators"]["model"]["mape"]
     assert all(model < m["mape"] for n, m in result["estimators"].items() if n != "model")
 
@@ -38,6 +41,8 @@ def test_backtest_table_and_horizon(demo) -> None:
     text = out.getvalue()
     assert "horizon 3 days" in text
     assert all(name in text for name in ESTIMATORS)
+    assert "signals, rule 'band'" in text and "signals, rule 'deviation'" in text
+    assert "band_coverage" in text and "base rates over all scored card-days" in text
 
 
 def test_backtest_refuses_bad_horizon_and_empty_db(db) -> None:

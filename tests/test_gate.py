@@ -3,8 +3,8 @@ from __future__ import annotations
 from pipelines.gate import GateConfig, decide
 
 
-def metrics(mape: float | None, coverage: float = 1.0) -> dict:
-    return {"mape": mape, "coverage": coverage}
+def metrics(mape: float | None, coverage: float = 1.0, band: float | None = 0.8) -> dict:
+    return {"mape": mape, "coverage": coverage, "band_coverage": band}
 
 
 def block(model: float | None, **baselines: float) -> dict:
@@ -60,3 +60,43 @@ def test_if_model_has_no_predictions_then_it_fails() -> None:
     decision = decide(block(None), champion=None)
     assert decision.estimator == "last_price"
     assert "no out-of-sample predictions" in decision.reason
+
+
+def test_if_the_model_band_covers_too_little_then_it_fails_the_gate() -> None:
+    estimators = block(0.01)
+    estimators["model"]["band_coverage"] = 0.62
+    decision = decide(estimators, champion=metrics(0.07))
+    assert decision.estimator == "last_price"  # better than the champion, band calibrated
+    assert "model band coverage 0.620 is outside 0.70-0.90" in decision.reason
+
+
+def test_if_the_model_band_covers_too_much_then_it_fails_the_gate() -> None:
+    estimators = block(0.01)
+    estimators["model"]["band_coverage"] = 0.97
+    decision = decide(estimators, champion=metrics(0.001))
+    assert not decision.promote
+    assert "band coverage 0.970 is outside" in decision.reason
+
+
+def test_band_limits_are_configurable_and_inclusive() -> None:
+    estimators = block(0.01)
+    estimators["model"]["band_coverage"] = 0.6
+    config = GateConfig(band_coverage_min=0.6, band_coverage_max=0.65)
+    assert decide(estimators, champion=None, config=config).estimator == "model"
+
+
+def test_a_baseline_without_a_calibrated_band_is_never_the_fallback() -> None:
+    estimators = block(0.06)  # the model loses on MAPE
+    estimators["last_price"]["band_coverage"] = 0.5
+    estimators["rolling_mean_3"]["band_coverage"] = None
+    decision = decide(estimators, champion=None)
+    assert decision.estimator == "rolling_median_7"  # the best baseline whose band passes
+    assert "band coverage 0.800" in decision.reason
+
+
+def test_if_no_baseline_has_a_calibrated_band_then_nothing_is_promoted() -> None:
+    estimators = block(0.06)
+    for name in ("last_price", "rolling_mean_3", "rolling_median_7", "ewm"):
+        estimators[name]["band_coverage"] = 0.99
+    decision = decide(estimators, champion=None)
+    assert (decision.promote, decision.estimator) == (False, None)

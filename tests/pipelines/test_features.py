@@ -10,7 +10,9 @@ import pytest
 
 from pipelines.features import (
     BASELINE_COLUMNS,
+    CARD_FEATURE_COLUMNS,
     FEATURE_COLUMNS,
+    MARKET_COLUMNS,
     build_features,
     build_target,
     clean_prices,
@@ -102,14 +104,47 @@ def test_look_ahead_check_flags_only_peeking_features(
     assert violations == ([column] if peeks else [])
 
 
-@pytest.mark.parametrize("horizon", [1, 7])
-def test_features_of_a_card_do_not_depend_on_other_cards(horizon: int) -> None:
+@pytest.mark.parametrize("horizon", [1, 7, 30])
+def test_card_features_of_a_card_do_not_depend_on_other_cards(horizon: int) -> None:
     prices = synthetic_prices()
     alone = build_features(prices[prices["card_id"] == "card-2"], horizon)
     together = build_features(prices, horizon)
     together = together[together["card_id"] == "card-2"].reset_index(drop=True)
-    cols = FEATURE_COLUMNS + BASELINE_COLUMNS
+    cols = CARD_FEATURE_COLUMNS + BASELINE_COLUMNS
     np.testing.assert_allclose(alone[cols].to_numpy(float), together[cols].to_numpy(float))
+
+
+def test_market_features_are_the_median_over_the_cards_observed_that_day() -> None:
+    prices = synthetic_prices()
+    out = build_features(prices, 7)
+    for column in MARKET_COLUMNS:
+        source = column.removeprefix("mkt_")
+        expected = out.groupby("date")[source].transform("median")
+        np.testing.assert_allclose(out[column], expected, rtol=1e-6, equal_nan=True)
+    # A day where only some cards have a price uses those cards only.
+    day = out["date"].value_counts().idxmin()
+    rows = out[out["date"] == day]
+    assert len(rows) < prices["card_id"].nunique()
+    assert rows["mkt_ret_3"].iloc[0] == pytest.approx(rows["ret_3"].median(), rel=1e-6)
+
+
+@pytest.mark.parametrize("horizon", [7, 30])
+def test_a_later_price_of_another_card_never_changes_todays_market_features(
+    horizon: int,
+) -> None:
+    """Card-0 is observed on day t; card-1 pauses, then a *later* price of card-1 arrives,
+    which stretches card-1's forward-filled calendar over day t. Nothing of day t moves."""
+    prices = synthetic_prices()
+    t = START + 100 * DAY
+    paused = prices[~((prices["card_id"] == "card-1") & (prices["date"] > t - 5 * DAY))]
+    later = pd.DataFrame({"card_id": ["card-1"], "date": [t + 9 * DAY], "market_price": [9.0]})
+    before = build_features(paused, horizon)
+    after = build_features(pd.concat([paused, later], ignore_index=True), horizon)
+    past = before["date"] <= t
+    key = ["card_id", "date"]
+    a = before[past].set_index(key)[FEATURE_COLUMNS]
+    b = after[after["date"] <= t].set_index(key)[FEATURE_COLUMNS]
+    pd.testing.assert_frame_equal(a, b.loc[a.index])
 
 
 def test_build_features_returns_one_sorted_row_per_observed_card_day() -> None:

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.data import load_price_frame
-from pipelines.evaluation import METRIC_KEYS, walk_forward_backtest
+from pipelines.evaluation import ACCURACY_KEYS, BASE_KEYS, SIGNAL_KEYS, walk_forward_backtest
+from pipelines.signals import RULES, SignalConfig
 from pipelines.training import ml_threads
 
 
@@ -25,25 +26,44 @@ class Command(BaseCommand):
         prices = load_price_frame()
         if prices.empty:
             raise CommandError("no prices in the database: import or collect some first")
+        if not options["json"]:
+            self.stdout.write(
+                f"walk-forward backtest, horizon {horizon} days: "
+                f"{prices['card_id'].nunique()} cards, {len(prices):,} prices "
+                "(a minute or two on a few hundred thousand prices)…"
+            )
         with ml_threads():
             result = walk_forward_backtest(
-                prices,
-                horizon=horizon,
-                buy_threshold=settings.POKEWATCH_BUY_THRESHOLD,
-                sell_threshold=settings.POKEWATCH_SELL_THRESHOLD,
+                prices, horizon=horizon, signal=SignalConfig.from_settings()
             )
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
+        self._report(result)
+
+    def _report(self, result: dict[str, Any]) -> None:
+        estimators = result["estimators"]
         self.stdout.write(
-            f"walk-forward backtest, horizon {result['horizon']} days, first cut {result['cut']}, "
-            f"{prices['card_id'].nunique()} cards, {len(prices):,} prices"
+            f"first cut {result['cut']}; default signal rule: {result['signal_rule']}\n"
         )
-        header = f"{'estimator':<18}" + "".join(f"{k:>15}" for k in METRIC_KEYS)
-        self.stdout.write(header)
-        for name, metrics in result["estimators"].items():
-            cells = "".join(f"{_fmt(metrics.get(k)):>15}" for k in METRIC_KEYS)
+        self._table("accuracy and band", estimators, ACCURACY_KEYS)
+        for rule in RULES:
+            by_rule = {name: block["rules"][rule] for name, block in estimators.items()}
+            self._table(f"signals, rule '{rule}'", by_rule, SIGNAL_KEYS)
+        base = result["base"]
+        self.stdout.write(
+            "base rates over all scored card-days: "
+            + ", ".join(f"{k} {_fmt(base.get(k))}" for k in BASE_KEYS)
+        )
+
+    def _table(self, title: str, blocks: dict[str, dict[str, Any]], keys: tuple[str, ...]) -> None:
+        self.stdout.write(title)
+        width = max(len(k) for k in keys) + 2
+        self.stdout.write(f"{'':<18}" + "".join(f"{k:>{width}}" for k in keys))
+        for name, metrics in blocks.items():
+            cells = "".join(f"{_fmt(metrics.get(k)):>{width}}" for k in keys)
             self.stdout.write(f"{name:<18}{cells}")
+        self.stdout.write("")
 
 
 def _fmt(value: Any) -> str:

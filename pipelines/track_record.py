@@ -1,0 +1,158 @@
+"""The track record: the signal served for each card and day, graded once its horizon passed.
+
+DESIGN.md section 4. Three services, called by the publishing and scoring services:
+
+- :func:`record_served` copies a version's predictions of the days nobody served before
+  into :class:`prices.models.SignalRecord`, in the transaction that writes them. A later
+  champion recomputes the whole serving window on data it was trained on; its values
+  for days already served never replace the ones that were served. Only out-of-sample
+  days are recorded (``date > data_end - horizon``: the version never trained on their
+  target), so the first champion's in-sample history is never graded.
+- :func:`grade` fills in the realised median of every record whose horizon has passed,
+  with the same definition as the training target (``features.build_target``).
+- records older than the track-record window are dropped by :func:`grade`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from pipelines.data import load_price_frame
+from pipelines.features import build_target, clean_prices
+from pipelines.models import ModelVersion
+from pipelines.signals import SignalConfig, outcomes
+from prices.models import Prediction, PricePoint, SignalRecord
+
+logger = logging.getLogger(__name__)
+
+_COPIED = ("card_id", "date", "model_version_id", "signal", "market_price", "fair_price")
+_BAND = ("fair_low", "fair_high")
+
+
+def record_served(version: ModelVersion, since: date | None = None) -> int:
+    """Record ``version``'s predictions (dated >= ``since``) of days not yet served.
+
+    One ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike):
+    the first prediction published for a (card, day) stays. Returns the rows added.
+    """
+    config = SignalConfig.from_settings(version.signal_rule)
+    first = since
+    if version.data_end is not None:
+        out_of_sample = version.data_end - timedelta(days=version.horizon - 1)
+        first = max(first, out_of_sample) if first else out_of_sample
+    records, predictions = SignalRecord._meta.db_table, Prediction._meta.db_table
+    columns = [*_COPIED, *_BAND, "horizon", "signal_rule", "buy_threshold", "sell_threshold"]
+    selected = ", ".join(f"p.{c}" for c in (*_COPIED, *_BAND))
+    sql = (
+        f"INSERT INTO {records} ({', '.join(columns)}, published_at) "  # noqa: S608
+        f"SELECT {selected}, %s, %s, %s, %s, %s FROM {predictions} p "
+        "WHERE p.model_version_id = %s" + (" AND p.date >= %s" if first else "") + " "
+        "ON CONFLICT (card_id, date) DO NOTHING"
+    )
+    params: list[Any] = [
+        version.horizon,
+        version.signal_rule,
+        config.buy_threshold,
+        config.sell_threshold,
+        timezone.now(),
+        version.pk,
+    ]
+    if first:
+        params.append(first)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        added = max(cursor.rowcount, 0)
+    if added:
+        logger.info("track record: %d served prediction(s) of %s recorded", added, version)
+    return added
+
+
+@dataclass
+class GradeResult:
+    graded: int = 0
+    pending: int = 0
+    pruned: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"track record: {self.graded} signal(s) graded, {self.pending} waiting for their "
+            f"horizon, {self.pruned} older than the window dropped"
+        )
+
+
+def grade(today: date | None = None) -> GradeResult:
+    """Grade every record whose horizon has passed; drop those outside the window.
+
+    A record of day t with horizon H is graded once its card has a price on or after
+    t + H. Its realised median is the median of the card's prices on t+1 … t+H (NULL when
+    fewer than half of those days have a price: too gappy to judge, never counted).
+    """
+    today = today or timezone.localdate()
+    result = GradeResult()
+    cutoff = today - timedelta(days=settings.POKEWATCH_TRACK_RECORD_DAYS)
+    result.pruned, _ = SignalRecord.objects.filter(date__lt=cutoff).delete()
+    pending = SignalRecord.objects.filter(graded_at__isnull=True)
+    latest = PricePoint.objects.aggregate(latest=Max("date"))["latest"]
+    if latest is None:
+        result.pending = pending.count()
+        return result
+    for horizon in pending.values_list("horizon", flat=True).distinct():
+        due = list(
+            pending.filter(horizon=horizon, date__lte=latest - timedelta(days=horizon))
+            .only("pk", "card__card_id", "date", "market_price", "buy_threshold", "sell_threshold")
+            .select_related("card")
+        )
+        if due:
+            result.graded += _grade(due, horizon)
+    result.pending = pending.count()
+    if result.graded or result.pruned:
+        logger.info(result.summary())
+    return result
+
+
+def _grade(due: list[SignalRecord], horizon: int) -> int:
+    """Fill in the outcome of ``due`` records (one horizon) whose window is complete."""
+    cards = sorted({r.card.card_id for r in due})
+    prices = load_price_frame(start=min(r.date for r in due), card_ids=cards)
+    observed = clean_prices(prices)[["card_id", "date"]]
+    observed["realised"] = build_target(prices, horizon).to_numpy()
+    last_seen = observed.groupby("card_id")["date"].max()
+    realised = observed.set_index(["card_id", "date"])["realised"]
+    now = timezone.now()
+    graded: list[SignalRecord] = []
+    for record in due:
+        key = (record.card.card_id, pd.Timestamp(record.date))
+        seen = last_seen.get(record.card.card_id)
+        if key not in realised.index or seen is None:
+            continue  # the record's own price is gone (card deactivated or price deleted)
+        if seen < pd.Timestamp(record.date + timedelta(days=horizon)):
+            continue  # the horizon's last day has no price yet
+        value = float(realised.loc[key])
+        record.graded_at = now
+        if np.isfinite(value):
+            market = float(record.market_price)
+            config = SignalConfig(
+                buy_threshold=record.buy_threshold, sell_threshold=record.sell_threshold
+            )
+            happened = outcomes([market], [value], config)
+            record.realised_median = Decimal(f"{value:.2f}")
+            record.realised_return = float(happened["ret"][0])
+            record.rose, record.fell = bool(happened["rose"][0]), bool(happened["fell"][0])
+        graded.append(record)
+    SignalRecord.objects.bulk_update(
+        graded,
+        ["graded_at", "realised_median", "realised_return", "rose", "fell"],
+        batch_size=2000,
+    )
+    return len(graded)
