@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -32,6 +32,7 @@ from pipelines.data import load_price_frame
 from pipelines.features import build_target, clean_prices
 from pipelines.models import ModelVersion
 from pipelines.signals import SignalConfig, outcomes
+from prices import caching
 from prices.models import Prediction, PricePoint, SignalRecord
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def grade(today: date | None = None) -> GradeResult:
     if latest is None:
         result.pending = pending.count()
         return result
-    for horizon in pending.values_list("horizon", flat=True).distinct():
+    for horizon in pending.order_by().values_list("horizon", flat=True).distinct():
         due = list(
             pending.filter(horizon=horizon, date__lte=latest - timedelta(days=horizon))
             .only("pk", "card__card_id", "date", "market_price", "buy_threshold", "sell_threshold")
@@ -117,6 +118,8 @@ def grade(today: date | None = None) -> GradeResult:
             result.graded += _grade(due, horizon)
     result.pending = pending.count()
     if result.graded or result.pruned:
+        with transaction.atomic():
+            caching.bump_generation()  # cached track-record answers are out of date
         logger.info(result.summary())
     return result
 

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
-from prices.models import Card, PricePoint
+from prices import charts, selectors
+from prices.models import Card, PricePoint, SignalRecord
 
 
 @admin.register(Card)
@@ -24,6 +30,30 @@ class CardAdmin(admin.ModelAdmin):
     search_fields = ("card_id", "name", "set_name", "number")
     readonly_fields = ("created_at", "updated_at")
     list_per_page = 50
+    # The change form shows the card's chart (templates/admin/prices/card/change_form.html).
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/chart.svg",
+                self.admin_site.admin_view(self.chart),
+                name="prices_card_chart",
+            ),
+            *super().get_urls(),
+        ]
+
+    def chart(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Market price, fair value and band, and the served signals, as an SVG image."""
+        card = self.get_object(request, object_id)
+        if card is None or not self.has_view_permission(request, card):
+            raise Http404("No such card.")
+        days = request.GET.get("days", "")
+        start = timezone.localdate() - timedelta(days=int(days)) if days.isdigit() else None
+        response = HttpResponse(
+            charts.render_svg(charts.chart_data(card, start)), content_type="image/svg+xml"
+        )
+        response["Cache-Control"] = "private, max-age=60"
+        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Card]:
         latest = PricePoint.objects.filter(card=OuterRef("pk")).order_by("-date")
@@ -56,3 +86,58 @@ class PricePointAdmin(admin.ModelAdmin):
     raw_id_fields = ("card",)
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is slow
     list_per_page = 100
+
+
+@admin.register(SignalRecord)
+class SignalRecordAdmin(admin.ModelAdmin):
+    """The track record: every served signal and, once its horizon passed, its outcome."""
+
+    list_display = (
+        "date",
+        "card",
+        "signal",
+        "market_price",
+        "fair_price",
+        "fair_low",
+        "fair_high",
+        "realised_median",
+        "realised_return_pct",
+        "outcome",
+        "model_version",
+    )
+    list_filter = ("signal", "signal_rule", "horizon", ("graded_at", admin.EmptyFieldListFilter))
+    search_fields = ("card__card_id", "card__name")
+    date_hierarchy = "date"
+    list_select_related = ("card", "model_version")
+    raw_id_fields = ("card",)
+    show_full_result_count = False
+    list_per_page = 100
+    readonly_fields = [f.name for f in SignalRecord._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # records are written by publishing and scoring only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        today = timezone.localdate()
+        periods = [
+            ("last 30 days", today - timedelta(days=30)),
+            ("last 90 days", today - timedelta(days=90)),
+            ("whole window", None),
+        ]
+        summaries = [(label, selectors.track_record(start, today)) for label, start in periods]
+        return super().changelist_view(
+            request, {**(extra_context or {}), "summaries": summaries, "title": "Track record"}
+        )
+
+    @admin.display(description="realised return")
+    def realised_return_pct(self, obj: SignalRecord) -> str:
+        return "—" if obj.realised_return is None else f"{obj.realised_return * 100:+.1f} %"
+
+    @admin.display(description="outcome")
+    def outcome(self, obj: SignalRecord) -> str:
+        if obj.signal == "HOLD":
+            return "—"
+        return charts.outcome(obj)

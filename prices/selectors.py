@@ -1,28 +1,35 @@
-"""Reads behind the API: cards with their latest prediction, prices, predictions, signals."""
+"""Reads behind the API: cards with their latest prediction, prices, predictions, signals,
+and the track record of served signals."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.conf import settings
+from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Abs
+from django.utils import timezone
 
 from pipelines.models import ModelVersion
-from prices.errors import NotFound
-from prices.models import Card, Prediction, PricePoint
+from prices.errors import InvalidInput, NotFound
+from prices.models import Card, Prediction, PricePoint, SignalRecord
 
 #: The columns a prediction payload (``prediction_payload``) is built from.
 PAYLOAD_FIELDS = (
     "date",
     "market_price",
     "fair_price",
+    "fair_low",
+    "fair_high",
     "deviation",
     "signal",
     "model_version__registered_name",
     "model_version__registered_version",
+    "model_version__horizon",
+    "model_version__signal_rule",
     "model_version_id",
 )
 
@@ -44,6 +51,8 @@ def cards_with_latest() -> QuerySet[Card]:
         latest_price_date=Subquery(latest_price.values("date")[:1]),
         prediction_date=Subquery(latest_prediction.values("date")[:1]),
         fair_price=Subquery(latest_prediction.values("fair_price")[:1]),
+        fair_low=Subquery(latest_prediction.values("fair_low")[:1]),
+        fair_high=Subquery(latest_prediction.values("fair_high")[:1]),
         deviation=Subquery(latest_prediction.values("deviation")[:1]),
         signal=Subquery(latest_prediction.values("signal")[:1]),
     )
@@ -88,8 +97,12 @@ def prediction_payload(card_id: str, row: Mapping[str, Any]) -> dict[str, Any]:
         "date": row["date"].isoformat(),
         "market_price": _money(row["market_price"]),
         "fair_price": _money(row["fair_price"]),
+        "fair_low": _money(row["fair_low"]),
+        "fair_high": _money(row["fair_high"]),
         "deviation_pct": round(float(row["deviation"]) * 100, 2),
         "signal": row["signal"],
+        "signal_rule": row["model_version__signal_rule"],
+        "horizon_days": row["model_version__horizon"],
         "model_version": f"{row['model_version__registered_name']}/{version}",
     }
 
@@ -116,3 +129,123 @@ def signals(day: date | None = None, signal: str | None = None) -> tuple[date | 
 
 def _money(value: Decimal | float | None) -> str | None:
     return None if value is None else f"{Decimal(value):.2f}"
+
+
+# --- the track record (DESIGN.md section 4) ---------------------------------------------
+
+
+def track_record_horizon() -> int:
+    """The horizon the track record reports: the champion's, else the configured one."""
+    found = champion()
+    return found.horizon if found else int(settings.POKEWATCH_HORIZON_DAYS)
+
+
+def track_record_window(start: date | None, end: date | None) -> tuple[date, date]:
+    """The requested period, by default the whole track-record window up to today."""
+    end = end or timezone.localdate()
+    start = start or end - timedelta(days=settings.POKEWATCH_TRACK_RECORD_DAYS)
+    if start > end:
+        raise InvalidInput("start must not be after end.")
+    return start, end
+
+
+def _side(agg: dict[str, Any], side: str) -> dict[str, Any]:
+    n = agg[f"{side}_n"]
+    return {
+        "n": n,
+        "right": agg[f"{side}_right"],
+        "precision": _ratio(agg[f"{side}_right"], n),
+        "hit_rate": _ratio(agg[f"{side}_hit"], n),
+        "mean_return": _rounded(agg[f"{side}_mean"]),
+    }
+
+
+def track_record(
+    start: date | None = None, end: date | None = None, card_obj: Card | None = None
+) -> dict[str, Any]:
+    """Graded served signals between ``start`` and ``end`` (inclusive), of one card or all.
+
+    For BUY and for SELL: how many were graded, how many were right (the realised median
+    was as far from the market as the thresholds say), precision, hit rate (it moved the
+    signalled way) and mean realised return; ``base``: the same events over every graded
+    card-day, signalled or not. ``pending`` counts the BUY/SELL signals of the period
+    whose horizon has not passed yet.
+    """
+    start, end = track_record_window(start, end)
+    horizon = track_record_horizon()
+    records = SignalRecord.objects.filter(horizon=horizon, date__gte=start, date__lte=end)
+    if card_obj is not None:
+        records = records.filter(card=card_obj)
+    else:
+        records = records.filter(card__active=True)
+    buy, sell = Q(signal=Prediction.Signal.BUY), Q(signal=Prediction.Signal.SELL)
+    up, down = Q(realised_return__gt=0), Q(realised_return__lt=0)
+    agg = records.filter(realised_return__isnull=False).aggregate(
+        n=Count("pk"),
+        rose_n=Count("pk", filter=Q(rose=True)),
+        fell_n=Count("pk", filter=Q(fell=True)),
+        up_n=Count("pk", filter=up),
+        mean=Avg("realised_return"),
+        buy_n=Count("pk", filter=buy),
+        buy_right=Count("pk", filter=buy & Q(rose=True)),
+        buy_hit=Count("pk", filter=buy & up),
+        buy_mean=Avg("realised_return", filter=buy),
+        sell_n=Count("pk", filter=sell),
+        sell_right=Count("pk", filter=sell & Q(fell=True)),
+        sell_hit=Count("pk", filter=sell & down),
+        sell_mean=Avg("realised_return", filter=sell),
+    )
+    pending = records.filter(graded_at__isnull=True).filter(buy | sell).count()
+    return {
+        "horizon_days": horizon,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "buy": _side(agg, "buy"),
+        "sell": _side(agg, "sell"),
+        "base": {
+            "n": agg["n"],
+            "buy_rate": _ratio(agg["rose_n"], agg["n"]),
+            "sell_rate": _ratio(agg["fell_n"], agg["n"]),
+            "up_rate": _ratio(agg["up_n"], agg["n"]),
+            "mean_return": _rounded(agg["mean"]),
+        },
+        "pending": pending,
+    }
+
+
+def graded_signals(card_obj: Card, start: date, end: date) -> list[dict[str, Any]]:
+    """One card's served BUY/SELL signals in the period, oldest first, with their outcome."""
+    rows = (
+        SignalRecord.objects.filter(
+            card=card_obj, date__gte=start, date__lte=end, horizon=track_record_horizon()
+        )
+        .exclude(signal=Prediction.Signal.HOLD)
+        .select_related("model_version")
+        .order_by("date")
+    )
+    return [
+        {
+            "date": r.date.isoformat(),
+            "signal": r.signal,
+            "signal_rule": r.signal_rule,
+            "market_price": _money(r.market_price),
+            "fair_price": _money(r.fair_price),
+            "fair_low": _money(r.fair_low),
+            "fair_high": _money(r.fair_high),
+            "model_version": r.model_version.label if r.model_version else None,
+            "graded": r.graded_at is not None and r.realised_return is not None,
+            "realised_median": _money(r.realised_median),
+            "realised_return": _rounded(r.realised_return),
+            "right": r.right,
+            "hit": r.hit,
+        }
+        for r in rows
+    ]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)

@@ -11,5 +11,6 @@ urlpatterns = [
     path("fair-price/", views.FairPriceView.as_view(), name="fair-price"),
     path("fair-price/batch/", views.BatchFairPriceView.as_view(), name="fair-price-batch"),
     path("signals/", views.SignalsView.as_view(), name="signals"),
+    path("track-record/", views.TrackRecordView.as_view(), name="track-record"),
     path("", include(router.urls)),
 ]

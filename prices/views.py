@@ -29,12 +29,14 @@ from prices.serializers import (
     BatchFairPriceRequestSerializer,
     BatchItemSerializer,
     CardSerializer,
+    CardTrackRecordSerializer,
     DateQuerySerializer,
     FairPriceRequestSerializer,
     FairPriceSerializer,
     PricePointSerializer,
     RangeQuerySerializer,
     SignalQuerySerializer,
+    TrackRecordSerializer,
 )
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ logger = logging.getLogger(__name__)
 ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 ERRORS = {400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR}
 DATE_PARAM = OpenApiParameter("date", OpenApiTypes.DATE, description="YYYY-MM-DD")
+RANGE_PARAMS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="YYYY-MM-DD, inclusive"),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="YYYY-MM-DD, inclusive"),
+]
 
 
 def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
@@ -70,6 +76,9 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "card_id"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "champion": selectors.champion()}
+
     def get_object(self) -> Card:
         card_id = self.kwargs["card_id"]
         found = self.get_queryset().filter(card_id=card_id).first()
@@ -78,11 +87,7 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
         return found
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("start", OpenApiTypes.DATE),
-            OpenApiParameter("end", OpenApiTypes.DATE),
-        ],
-        responses={200: PricePointSerializer(many=True), **ERRORS},
+        parameters=RANGE_PARAMS, responses={200: PricePointSerializer(many=True), **ERRORS}
     )
     @action(detail=True, methods=["get"])
     def prices(self, request: Request, card_id: str) -> Response:
@@ -100,6 +105,42 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
         """The champion's prediction for that day (the latest one without `date`)."""
         params = _query(DateQuerySerializer, request)
         return Response(cached_fair_price(card_id, params.get("date")))
+
+    @extend_schema(parameters=RANGE_PARAMS, responses={200: CardTrackRecordSerializer, **ERRORS})
+    @action(detail=True, methods=["get"], url_path="track-record", pagination_class=None)
+    def track_record(self, request: Request, card_id: str) -> Response:
+        """This card's graded past signals and their summary (DESIGN.md section 4)."""
+        params = _query(RangeQuerySerializer, request)
+        start, end = params.get("start"), params.get("end")
+
+        def compute() -> dict[str, Any]:
+            card = selectors.card(card_id)
+            summary = selectors.track_record(start, end, card)
+            period = (date.fromisoformat(summary["start"]), date.fromisoformat(summary["end"]))
+            return {
+                "card_id": card_id,
+                **summary,
+                "signals": selectors.graded_signals(card, *period),
+            }
+
+        return Response(caching.read_through(_track_key(card_id, start, end), compute))
+
+
+def _track_key(scope: str, start: date | None, end: date | None) -> tuple[str, ...]:
+    return ("track", scope, start.isoformat() if start else "-", end.isoformat() if end else "-")
+
+
+class TrackRecordView(RateLimitedMixin, APIView):
+    @extend_schema(parameters=RANGE_PARAMS, responses={200: TrackRecordSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        """Every served signal whose horizon has passed, graded (DESIGN.md section 4)."""
+        params = _query(RangeQuerySerializer, request)
+        start, end = params.get("start"), params.get("end")
+        return Response(
+            caching.read_through(
+                _track_key("all", start, end), lambda: selectors.track_record(start, end)
+            )
+        )
 
 
 class FairPriceView(RateLimitedMixin, APIView):

@@ -22,8 +22,12 @@ def test_fair_price_get_latest_and_by_date(api: Client, world) -> None:
         "date": LAST.isoformat(),
         "market_price": "109.00",
         "fair_price": "136.25",
+        "fair_low": "122.62",
+        "fair_high": "149.88",
         "deviation_pct": -20.0,
         "signal": "BUY",
+        "signal_rule": "band",
+        "horizon_days": 30,
         "model_version": "pokewatch-fair-value/3",
     }
     earlier = api.get(f"/api/v1/cards/{MEW}/fair-price/?date=2026-05-02").json()

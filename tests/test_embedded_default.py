@@ -30,8 +30,11 @@ def test_embedded_default_migrates_bootstraps_and_reimports(tmp_path: Path) -> N
     assert migrate.returncode == 0, migrate.stderr
     first = manage(tmp_path, "bootstrap")
     assert first.returncode == 0, first.stderr
-    assert "9161 created" in first.stdout
+    assert "holding back its last 120 days to replay" in first.stdout
     assert "promoted" in first.stdout  # the first training run made a champion
+    # The held-back days came in week by week after training: scored, recorded, graded.
+    assert "replaying" in first.stdout and "new predictions" in first.stdout
+    assert "track record:" in first.stdout
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "zenml").is_dir()
     assert (tmp_path / "pokewatch.sqlite3").exists()
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +12,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.keys import create_key, resolve_key
 from pipelines.models import ModelVersion
 from prices.cards import import_cards_file
-from prices.csv_import import import_price_file
+from prices.csv_import import parse_price_csv
 from prices.errors import PokeWatchError
+from prices.ingestion import score_new_prices, upsert_prices
 from prices.models import PricePoint
+from prices.sources.base import PriceRow
 
 DEMO_KEY_FILE = "demo_api_key.txt"
+DEMO_SOURCE = "tcgplayer-demo"
+REPLAY_DAYS = 120
+REPLAY_STEP_DAYS = 7
 
 
 def ensure_demo_key(path: Path) -> str:
@@ -29,20 +36,40 @@ def ensure_demo_key(path: Path) -> str:
     return raw
 
 
+def split_at(rows: Sequence[PriceRow], days_before_end: int) -> tuple[list, list]:
+    """Rows up to ``days_before_end`` days before the last date, and the rest."""
+    if not rows or days_before_end <= 0:
+        return list(rows), []
+    cut = max(r.date for r in rows) - timedelta(days=days_before_end)
+    return [r for r in rows if r.date <= cut], [r for r in rows if r.date > cut]
+
+
 class Command(BaseCommand):
     help = (
         "Prepare a local installation (run by `make run`): load the card universe and the "
-        "demo cards, import the bundled demo price history if there are no prices yet, and "
-        "train once if there is no champion model, and make sure a demo API key exists."
+        "demo cards; on an empty database, import the bundled demo price history, train "
+        "once on all but its last --replay-days days, then import those week by week as a "
+        "daily collection would, so the demo has served and graded signals; and make sure a "
+        "demo API key exists."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--no-train", dest="train", action="store_false", help="skip the first training run"
         )
+        parser.add_argument(
+            "--replay-days",
+            type=int,
+            default=REPLAY_DAYS,
+            help=f"days of the demo history imported after the first training (default "
+            f"{REPLAY_DAYS}; 0 trains on everything)",
+        )
         parser.add_argument("--port", default="8000", help="port shown in the curl example")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["replay_days"] < 0:
+            raise CommandError("--replay-days must be 0 or more")
+        replay: list[PriceRow] = []
         try:
             for path in (settings.POKEWATCH_CARDS_FILE, settings.POKEWATCH_DEMO_CARDS_FILE):
                 result = import_cards_file(path)
@@ -51,19 +78,48 @@ class Command(BaseCommand):
             if PricePoint.objects.exists():
                 self.stdout.write("prices already loaded; demo history not imported again")
             else:
-                self.stdout.write("importing the bundled demo price history…")
-                ingested = import_price_file(
-                    settings.POKEWATCH_DEMO_PRICES_FILE, source="tcgplayer-demo"
-                )
-                self.stdout.write(ingested.summary())
+                replay = self._import_demo(options["replay_days"] if options["train"] else 0)
         except PokeWatchError as exc:
             raise CommandError(exc.detail) from exc
         if options["train"] and not ModelVersion.objects.filter(is_champion=True).exists():
-            self.stdout.write("no champion model yet: training once (about a minute)…")
+            self.stdout.write("no champion model yet: training once (a minute or two)…")
             call_command("run_pipeline", stdout=self.stdout)
+        if replay:
+            self._replay(replay)
         raw = ensure_demo_key(settings.VAR_DIR / DEMO_KEY_FILE)
         self.stdout.write(f"demo API key (also in var/{DEMO_KEY_FILE}): {raw}")
         self.stdout.write(
             f'try: curl -H "X-API-Key: {raw}" http://127.0.0.1:{options["port"]}/api/v1/signals/'
         )
         self.stdout.write(self.style.SUCCESS("bootstrap done"))
+
+    def _import_demo(self, replay_days: int) -> list[PriceRow]:
+        """Import the demo history but its last ``replay_days`` days; return those."""
+        path = settings.POKEWATCH_DEMO_PRICES_FILE
+        with path.open(encoding="utf-8", newline="") as handle:
+            parsed = parse_price_csv(handle, name=str(path))
+        now, later = split_at(parsed.rows, replay_days)
+        held = f", holding back its last {replay_days} days to replay" if later else ""
+        self.stdout.write(f"importing the bundled demo price history{held}…")
+        self.stdout.write(upsert_prices(now, source=DEMO_SOURCE).summary())
+        return later
+
+    def _replay(self, rows: list[PriceRow]) -> None:
+        """Import ``rows`` a week at a time: each import is scored by the champion, its
+        signals enter the track record, and earlier ones are graded."""
+        days = sorted({r.date for r in rows})
+        self.stdout.write(
+            f"replaying {days[0]} … {days[-1]} a week at a time, as daily collection would…"
+        )
+        start = days[0]
+        while start <= days[-1]:
+            end = start + timedelta(days=REPLAY_STEP_DAYS)
+            week = [r for r in rows if start <= r.date < end]
+            if week:
+                result = score_new_prices(upsert_prices(week, source=DEMO_SOURCE))
+                self.stdout.write(
+                    f"  {start} … {end - timedelta(days=1)}: {result.received} prices, "
+                    f"{result.scored or 0} new predictions"
+                )
+            start = end
+        call_command("score", stdout=self.stdout)  # reports the track record's grading
