@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from pipelines.features import FEATURE_COLUMNS, TARGET_COLUMN, build_features, build_target
+from pipelines.features import (
+    CARD_FEATURE_COLUMNS,
+    FEATURE_COLUMNS,
+    TARGET_COLUMN,
+    build_features,
+    build_target,
+)
 from pipelines.signals import SignalConfig, deviation, signals
 
 BASELINE_NAMES: tuple[str, ...] = ("last_price", "rolling_mean_3", "rolling_median_7", "ewm")
@@ -163,6 +169,7 @@ class GradientBoostingFairValue(FairValueEstimator):
         coverage: float = 0.80,
         random_state: int = 0,
         horizon: int = 30,
+        features: tuple[str, ...] | None = None,
     ) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -176,6 +183,9 @@ class GradientBoostingFairValue(FairValueEstimator):
         self.coverage = coverage
         self.random_state = random_state
         self.horizon = horizon  # the H its features and target were built with
+        # The card's own features by default: the market features (medians over all cards,
+        # also in FEATURE_COLUMNS) did not help before the first cut (docs/model.md).
+        self.features = tuple(features or CARD_FEATURE_COLUMNS)
         self.median_: HistGradientBoostingRegressor | None = None
         self.low_: HistGradientBoostingRegressor | None = None
         self.high_: HistGradientBoostingRegressor | None = None
@@ -203,12 +213,12 @@ class GradientBoostingFairValue(FairValueEstimator):
             "coverage",
             "random_state",
             "horizon",
+            "features",
         ]
         return {k: getattr(self, k) for k in keys}
 
-    @staticmethod
-    def _matrix(frame: pd.DataFrame) -> np.ndarray:
-        return frame[FEATURE_COLUMNS].to_numpy(dtype=np.float32)
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[list(self.features)].to_numpy(dtype=np.float32)
 
     def _sample(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) > self.max_train_rows:

@@ -94,3 +94,29 @@ def test_env_helpers_parse_and_reject(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PW_F", "half")
     with pytest.raises(ImproperlyConfigured, match="PW_F must be a number"):
         env_float("PW_F", 1.0)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"POKEWATCH_SIGNAL_RULE": "vibes"},
+            "POKEWATCH_SIGNAL_RULE must be one of band, deviation",
+        ),
+        ({"POKEWATCH_HORIZON_DAYS": "0"}, "POKEWATCH_HORIZON_DAYS must be between 1 and 90"),
+        ({"POKEWATCH_HORIZON_DAYS": "thirty"}, "POKEWATCH_HORIZON_DAYS must be an integer"),
+    ],
+)
+def test_if_model_settings_are_bad_then_startup_is_refused(env: dict, message: str) -> None:
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_signal_rule_is_read_case_insensitively(monkeypatch) -> None:
+    from pokewatch_site.env import env_choice
+
+    monkeypatch.setenv("RULE", " Deviation ")
+    assert env_choice("RULE", "band", ("band", "deviation")) == "deviation"
+    monkeypatch.delenv("RULE")
+    assert env_choice("RULE", "band", ("band", "deviation")) == "band"

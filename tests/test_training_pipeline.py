@@ -89,6 +89,15 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
     alias = MlflowClient().get_model_version_by_alias(champion.registered_name, "champion")
     assert str(alias.version) == champion.registered_version
     assert set(first.metrics["estimators"]) >= {"model", "last_price", "ewm"}
+    # MLflow has every backtest number (per rule too) and the calibration plot.
+    logged = MlflowClient().get_run(first.mlflow_run_id)
+    for key in ("model.band_coverage", "model.band.buy_hit_rate", "model.deviation.signal_rate"):
+        assert key in logged.data.metrics, key
+    assert "base.mean_return" in logged.data.metrics
+    assert "model.share_below_q10" in logged.data.metrics
+    plots = {a.path for a in MlflowClient().list_artifacts(first.mlflow_run_id, "plots")}
+    assert "plots/calibration.png" in plots
+    assert logged.data.params["signal_rule"] == "band"
 
     # Exactly one champion's predictions, for every active card's prices in the window.
     latest = PricePoint.objects.aggregate(m=Max("date"))["m"]
