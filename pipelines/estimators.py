@@ -22,7 +22,6 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from pipelines.features import (
     CARD_FEATURE_COLUMNS,
-    FEATURE_COLUMNS,
     TARGET_COLUMN,
     build_features,
     build_target,
