@@ -454,8 +454,30 @@ def leave_cards_out_backtest(
     card-days after it. Same JSON shape as ``walk_forward_backtest`` plus ``"groups"``.
     (Market features still see every card: they describe the market, not the product.)
     """
+    return leave_cards_out_feature_frame(
+        _feature_frame(prices, horizon),
+        horizon=horizon,
+        cut=cut,
+        folds=folds,
+        groups=groups,
+        signal=signal,
+        test_fraction=test_fraction,
+        estimators=estimators,
+    )
+
+
+def leave_cards_out_feature_frame(
+    frame: pd.DataFrame,
+    horizon: int = 30,
+    cut: str | pd.Timestamp | None = None,
+    folds: int = DEFAULT_FOLDS,
+    groups: int = 3,
+    signal: SignalConfig | None = None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
+) -> dict[str, Any]:
+    """:func:`leave_cards_out_backtest` on an already built feature frame."""
     config = signal or SignalConfig()
-    frame = _feature_frame(prices, horizon)
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
     group = card_groups(frame["card_id"], groups)
     splits = [

@@ -29,12 +29,14 @@ when H changes; column names use ``h`` (``ret_h``, ``ret_4h`` ...) and are the s
 every H. A few short windows have fixed lengths (``ret_7``, ``ret_14``, ``dev_mean_7``,
 ``dev_mean_14``, ``vol_7``): recent momentum matters at every horizon.
 
-Market features
+Market features (``build_features(..., market=True)``)
     ``mkt_ret_*`` are cross-sectional: on day d, the median of ``ret_*`` over every card
     observed on day d. Each of those values uses prices up to d only, and only cards
     *observed* on d count, so a later price of any card (which may extend that card's
     forward-filled calendar) never changes a market feature of an earlier day. They are
-    the only features of a card that depend on other cards.
+    the only features of a card that depend on other cards. The default model does not
+    use them (they did not help before the first backtest cut, docs/model.md), so they
+    are only computed when asked for.
 """
 
 from __future__ import annotations
@@ -83,8 +85,8 @@ MARKET_SOURCES: dict[str, str] = {
 }
 MARKET_COLUMNS: list[str] = list(MARKET_SOURCES)
 
-#: Every model feature.
-FEATURE_COLUMNS: list[str] = CARD_FEATURE_COLUMNS + MARKET_COLUMNS
+#: The model's features (the market ones are an option: ``build_features(market=True)``).
+FEATURE_COLUMNS: list[str] = CARD_FEATURE_COLUMNS
 
 #: Price-level columns used by the baseline estimators (not model features).
 BASELINE_COLUMNS: list[str] = ["base_mean_3", "base_median_7", "base_ewm"]
@@ -152,6 +154,7 @@ class _DailyGrid:
     is_pad: np.ndarray
     day_index: np.ndarray  # days since the card's first observation (< 0 on padding)
     obs_pos: np.ndarray  # grid position of each row of the cleaned frame
+    obs_card: np.ndarray  # card code (0..n-1) of each row of the cleaned frame
 
     @classmethod
     def build(cls, df: pd.DataFrame, pad: int) -> _DailyGrid:
@@ -175,11 +178,38 @@ class _DailyGrid:
         np.maximum.accumulate(idx, out=idx)
         price_ff = price[idx]
         price_ff[is_pad] = np.nan
-        return cls(pad, price, price_ff, is_pad, day_index, obs_pos)
+        return cls(pad, price, price_ff, is_pad, day_index, obs_pos, codes)
 
     def at_obs(self, values: np.ndarray | pd.Series, dtype: type = np.float32) -> np.ndarray:
         """Values of a grid-length array on the observed card-days."""
         return np.asarray(values)[self.obs_pos].astype(dtype, copy=False)
+
+    def ewm_at_obs(self, span: int) -> np.ndarray:
+        """Each card's exponentially weighted mean (``adjust=True``) of its forward-filled
+        daily price, on the observed card-days.
+
+        The cards' days are laid side by side in a (cards x days) matrix and the weighted
+        sums are carried forward one day at a time for every card at once: the same
+        numbers as ``pandas`` ``groupby(card).ewm(span).mean()``, without the groupby's
+        multi-million-row index (the largest allocation of the whole feature build).
+        """
+        real = ~self.is_pad
+        days = self.day_index[real]
+        cards = np.cumsum(days == 0) - 1
+        daily = np.full((int(cards[-1]) + 1, int(days.max()) + 1), np.nan)
+        daily[cards, days] = self.price_ff[real]
+        del real, days, cards
+        decay = 1.0 - 2.0 / (span + 1.0)
+        num = np.zeros(daily.shape[0])
+        den = np.zeros(daily.shape[0])
+        for day in range(daily.shape[1]):
+            column = daily[:, day]
+            seen = ~np.isnan(column)
+            num = num * decay + np.where(seen, column, 0.0)
+            den = den * decay + seen
+            with np.errstate(invalid="ignore", divide="ignore"):
+                daily[:, day] = num / den
+        return daily[self.obs_card, self.day_index[self.obs_pos]]
 
 
 def _windows(horizon: int) -> dict[str, int]:
@@ -187,18 +217,20 @@ def _windows(horizon: int) -> dict[str, int]:
     return {"1": 1, "3": 3, "7": 7, "14": 14, "h": h, "2h": 2 * h, "4h": 4 * h}
 
 
-def build_features(prices: pd.DataFrame, horizon: int = 7) -> pd.DataFrame:
+def build_features(prices: pd.DataFrame, horizon: int = 7, *, market: bool = False) -> pd.DataFrame:
     """Features for every observed card-day, using only prices up to that day.
 
     Input: long frame with ``card_id``, ``date`` and ``market_price`` (``category`` is
     carried through if present but is not a model feature). Output: the cleaned frame
-    (see ``clean_prices``) plus ``FEATURE_COLUMNS`` (float32) and ``BASELINE_COLUMNS``
-    (float64 prices), one row per observed card-day.
+    (see ``clean_prices``) plus ``FEATURE_COLUMNS`` (float32), ``MARKET_COLUMNS`` with
+    ``market=True`` and ``BASELINE_COLUMNS`` (float64 prices), one row per observed
+    card-day.
     """
     df = clean_prices(prices)
     w = _windows(horizon)
+    columns = CARD_FEATURE_COLUMNS + (MARKET_COLUMNS if market else []) + BASELINE_COLUMNS
     if df.empty:
-        for col in FEATURE_COLUMNS + BASELINE_COLUMNS:
+        for col in columns:
             df[col] = pd.Series(dtype=float)
         return df
 
@@ -239,15 +271,14 @@ def build_features(prices: pd.DataFrame, horizon: int = 7) -> pd.DataFrame:
     feats["base_mean_3"] = g.at_obs(price.rolling(3, 1).mean(), np.float64)
     feats["base_median_7"] = g.at_obs(price.rolling(7, 1).median(), np.float64)
     del price
-    block_id = np.cumsum(g.day_index == 0)  # steps up on each card's first real day
-    ewm = ff.groupby(block_id).ewm(span=EWM_SPAN_DAYS, adjust=True).mean()
-    # groupby keeps row order here because block_id never decreases along the grid.
-    feats["base_ewm"] = g.at_obs(ewm.to_numpy(), np.float64)
-    del ewm, ff, g
+    del ff
+    feats["base_ewm"] = g.ewm_at_obs(EWM_SPAN_DAYS)
+    del g
 
     for col in CARD_FEATURE_COLUMNS + BASELINE_COLUMNS:
         df[col] = feats.pop(col)
-    add_market_features(df)
+    if market:
+        add_market_features(df)
     return df
 
 

@@ -26,11 +26,16 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.estimators import FairValueEstimator, default_estimators  # noqa: E402
 from pipelines.evaluation import (  # noqa: E402
-    _feature_frame,
     backtest_feature_frame,
-    leave_cards_out_backtest,
+    leave_cards_out_feature_frame,
 )
-from pipelines.features import CARD_FEATURE_COLUMNS, MARKET_COLUMNS  # noqa: E402
+from pipelines.features import (  # noqa: E402
+    CARD_FEATURE_COLUMNS,
+    MARKET_COLUMNS,
+    TARGET_COLUMN,
+    build_features,
+    build_target,
+)
 
 DEMO = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
 FIRST_CUT = "2026-03-27"  # the reported backtest's first cut on the bundled history
@@ -80,21 +85,16 @@ def main() -> None:
     cut = pd.Timestamp(FIRST_CUT)
     before = prices[pd.to_datetime(prices["date"]) < cut]
     # Days whose H-day target ends before the cut: the only ones that can be scored.
-    frame = _feature_frame(before, args.horizon)
+    # With the market features, so that the variant using them can be tried.
+    frame = build_features(before, args.horizon, market=True)
+    frame[TARGET_COLUMN] = build_target(before, args.horizon).to_numpy()
     known = frame[frame["date"] + pd.Timedelta(days=args.horizon) < cut]
-    last = known["date"].max()
-
-    def run(data: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
-        if args.leave_cards_out:
-            return leave_cards_out_backtest(
-                before[pd.to_datetime(before["date"]) <= last], **kwargs
-            )
-        return backtest_feature_frame(known, **kwargs)
+    run = leave_cards_out_feature_frame if args.leave_cards_out else backtest_feature_frame
 
     header = f"{'variant':<24}" + "".join(f"{name:>10}" for name, _ in COLUMNS)
     shown = False
     for name, params in VARIANTS.items():
-        result = run(before, horizon=args.horizon, estimators=factory(args.horizon, params))
+        result = run(known, horizon=args.horizon, estimators=factory(args.horizon, params))
         if not shown:
             base = result["base"]
             print(

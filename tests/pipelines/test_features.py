@@ -82,10 +82,12 @@ def peeking_features(prices: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@pytest.mark.parametrize("column", FEATURE_COLUMNS + BASELINE_COLUMNS)
-def test_feature_uses_no_prices_after_its_day(column: str) -> None:
+@pytest.mark.parametrize("column", FEATURE_COLUMNS + MARKET_COLUMNS + BASELINE_COLUMNS)
+@pytest.mark.parametrize("horizon", [7, 30])
+def test_feature_uses_no_prices_after_its_day(column: str, horizon: int) -> None:
     prices = synthetic_prices()
-    assert look_ahead_violations(lambda p: build_features(p, 7), prices, [column]) == []
+    build = lambda p: build_features(p, horizon, market=True)  # noqa: E731
+    assert look_ahead_violations(build, prices, [column]) == []
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,8 @@ def test_card_features_of_a_card_do_not_depend_on_other_cards(horizon: int) -> N
 
 def test_market_features_are_the_median_over_the_cards_observed_that_day() -> None:
     prices = synthetic_prices()
-    out = build_features(prices, 7)
+    out = build_features(prices, 7, market=True)
+    assert not set(MARKET_COLUMNS) & set(build_features(prices, 7).columns)  # opt-in
     for column in MARKET_COLUMNS:
         source = column.removeprefix("mkt_")
         expected = out.groupby("date")[source].transform("median")
@@ -138,12 +141,13 @@ def test_a_later_price_of_another_card_never_changes_todays_market_features(
     t = START + 100 * DAY
     paused = prices[~((prices["card_id"] == "card-1") & (prices["date"] > t - 5 * DAY))]
     later = pd.DataFrame({"card_id": ["card-1"], "date": [t + 9 * DAY], "market_price": [9.0]})
-    before = build_features(paused, horizon)
-    after = build_features(pd.concat([paused, later], ignore_index=True), horizon)
+    before = build_features(paused, horizon, market=True)
+    after = build_features(pd.concat([paused, later], ignore_index=True), horizon, market=True)
     past = before["date"] <= t
     key = ["card_id", "date"]
-    a = before[past].set_index(key)[FEATURE_COLUMNS]
-    b = after[after["date"] <= t].set_index(key)[FEATURE_COLUMNS]
+    columns = FEATURE_COLUMNS + MARKET_COLUMNS
+    a = before[past].set_index(key)[columns]
+    b = after[after["date"] <= t].set_index(key)[columns]
     pd.testing.assert_frame_equal(a, b.loc[a.index])
 
 
