@@ -28,6 +28,7 @@ def load_price_frame(
     """Prices of active cards as ``card_id, date (datetime64), market_price, category``.
 
     One row per card and day: when several sources report the same day, their mean.
+    ``card_id`` and ``category`` are categoricals: an integer code per row, not a string.
     """
     cards = pd.DataFrame.from_records(
         list(Card.objects.filter(active=True).values_list("pk", "card_id", "category")),
@@ -47,14 +48,14 @@ def load_price_frame(
     raw["market_price"] = raw["market_price"].astype(float)
     if raw.duplicated(["pk", "date"]).any():
         raw = raw.groupby(["pk", "date"], as_index=False, sort=True)["market_price"].mean()
-    # Rows stay in (card, date) order; one shared str object per card, not one per row.
+    # Rows stay in (card, date) order.
     cards = cards.set_index("pk")
     return pd.DataFrame(
         {
-            "card_id": raw["pk"].map(cards["card_id"]).to_numpy(dtype=object),
+            "card_id": pd.Categorical(raw["pk"].map(cards["card_id"]).to_numpy(dtype=object)),
             "date": raw["date"].to_numpy(),
             "market_price": raw["market_price"].to_numpy(),
-            "category": raw["pk"].map(cards["category"]).to_numpy(dtype=object),
+            "category": pd.Categorical(raw["pk"].map(cards["category"]).to_numpy(dtype=object)),
         }
     ).dropna(subset=["card_id"])
 

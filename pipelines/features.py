@@ -102,10 +102,13 @@ def clean_prices(prices: pd.DataFrame) -> pd.DataFrame:
 
     Returns columns ``card_id, date, market_price`` (+ ``category`` if present), sorted by
     ``(card_id, date)`` with a fresh index. Duplicated card-days keep the last row.
-    Rows with a missing card, date or a non-positive price are dropped.
+    Rows with a missing card, date or a non-positive price are dropped. ``card_id`` is a
+    pandas categorical (its categories: the cards present, sorted): millions of rows then
+    cost one small integer each, also once a pipeline step has written the frame to its
+    artifact store and the next one has read it back.
     """
     card = prices["card_id"]
-    if card.dtype != object:
+    if card.dtype != object and not isinstance(card.dtype, pd.CategoricalDtype):
         card = card.astype(str)
     date = pd.to_datetime(prices["date"])
     if date.dt.tz is not None:
@@ -123,20 +126,29 @@ def clean_prices(prices: pd.DataFrame) -> pd.DataFrame:
     order, codes, days = order[last], codes[last], days[last]
     out = pd.DataFrame(
         {
-            "card_id": np.asarray(uniques, dtype=object)[codes],
+            "card_id": pd.Categorical.from_codes(
+                codes, categories=pd.Index(np.asarray(uniques, dtype=object))
+            ),
             "date": days.astype("datetime64[D]").astype("datetime64[ns]"),
             "market_price": price[ok][order],
         }
     )
     if "category" in prices.columns:
-        out["category"] = prices["category"].to_numpy()[ok][order]
+        out["category"] = pd.Categorical(prices["category"].to_numpy()[ok][order])
     return out
+
+
+def _card_starts(df: pd.DataFrame) -> np.ndarray:
+    """True on the first row of each card of a cleaned (sorted) frame."""
+    card = df["card_id"]
+    values = card.cat.codes.to_numpy() if isinstance(card.dtype, pd.CategoricalDtype) else card
+    values = np.asarray(values)
+    return np.r_[True, values[1:] != values[:-1]] if len(values) else np.zeros(0, dtype=bool)
 
 
 def _card_codes(df: pd.DataFrame) -> np.ndarray:
     """0..n-1 card codes of a cleaned (sorted) frame."""
-    card = df["card_id"].to_numpy()
-    return np.cumsum(np.r_[False, card[1:] != card[:-1]]).astype(np.int64)
+    return (np.cumsum(_card_starts(df)) - 1).astype(np.int64)
 
 
 @dataclass
@@ -261,7 +273,7 @@ def build_features(prices: pd.DataFrame, horizon: int = 7, *, market: bool = Fal
         feats[f"obs_frac_{name}"] = g.at_obs(observed.rolling(w[name], 1).mean())
     del observed
     gap = df["date"].diff().dt.days.to_numpy(dtype=np.float32)
-    gap[np.r_[True, df["card_id"].to_numpy()[1:] != df["card_id"].to_numpy()[:-1]]] = np.nan
+    gap[_card_starts(df)] = np.nan
     feats["gap_prev"] = gap
     feats["history_days"] = np.minimum(g.at_obs(g.day_index), w["4h"])
 

@@ -118,7 +118,10 @@ def _table(frame: pd.DataFrame, pks: dict[str, int], version_pk: int) -> pd.Data
     deviation = frame["deviation"].astype(float)
     return pd.DataFrame(
         {
-            "card_id": frame["card_id"].map(pks).astype("int64").to_numpy(),
+            "card_id": pd.Series(np.asarray(frame["card_id"], dtype=object))
+            .map(pks)
+            .astype("int64")
+            .to_numpy(),
             "date": pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d").to_numpy(),
             "market_price": frame["market_price"].astype(float).round(2).to_numpy(),
             "fair_price": _money(frame["fair_price"]),

@@ -130,7 +130,7 @@ def _grade(due: list[SignalRecord], horizon: int) -> int:
     prices = load_price_frame(start=min(r.date for r in due), card_ids=cards)
     observed = clean_prices(prices)[["card_id", "date"]]
     observed["realised"] = build_target(prices, horizon).to_numpy()
-    last_seen = observed.groupby("card_id")["date"].max()
+    last_seen = observed.groupby("card_id", observed=True)["date"].max()
     realised = observed.set_index(["card_id", "date"])["realised"]
     now = timezone.now()
     graded: list[SignalRecord] = []

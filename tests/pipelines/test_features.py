@@ -77,7 +77,7 @@ def peeking_features(prices: pd.DataFrame) -> pd.DataFrame:
     """A deliberately wrong feature: tomorrow's observed price relative to today's."""
     out = build_features(prices, 7)
     out["peek_next"] = np.log(
-        out.groupby("card_id")["market_price"].shift(-1) / out["market_price"]
+        out.groupby("card_id", observed=True)["market_price"].shift(-1) / out["market_price"]
     )
     return out
 
@@ -227,7 +227,7 @@ def test_window_lengths_follow_the_horizon() -> None:
 def test_ewm_baseline_matches_pandas_on_the_daily_calendar() -> None:
     prices = synthetic_prices()
     out = build_features(prices, 7)
-    for card, grp in clean_prices(prices).groupby("card_id"):
+    for card, grp in clean_prices(prices).groupby("card_id", observed=True):
         daily = grp.set_index("date")["market_price"].asfreq("D").ffill()
         expected = daily.ewm(span=7, adjust=True).mean().loc[grp["date"]].to_numpy()
         got = out.loc[out["card_id"] == card, "base_ewm"].to_numpy()
