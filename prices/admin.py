@@ -120,14 +120,18 @@ class SignalRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # what was served stays served; old records expire with the window
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
-        today = timezone.localdate()
+        # Periods end at the newest record: if collection stalls, they still show something.
+        end = selectors.latest_record_date() or timezone.localdate()
         periods = [
-            ("last 30 days", today - timedelta(days=30)),
-            ("last 90 days", today - timedelta(days=90)),
+            ("30 days", end - timedelta(days=30)),
+            ("90 days", end - timedelta(days=90)),
             ("whole window", None),
         ]
-        summaries = [(label, selectors.track_record(start, today)) for label, start in periods]
+        summaries = [(label, selectors.track_record(start, end)) for label, start in periods]
         return super().changelist_view(
             request, {**(extra_context or {}), "summaries": summaries, "title": "Track record"}
         )

@@ -140,6 +140,11 @@ def track_record_horizon() -> int:
     return found.horizon if found else int(settings.POKEWATCH_HORIZON_DAYS)
 
 
+def latest_record_date() -> date | None:
+    """The newest day in the track record."""
+    return SignalRecord.objects.aggregate(latest=Max("date"))["latest"]
+
+
 def track_record_window(start: date | None, end: date | None) -> tuple[date, date]:
     """The requested period, by default the whole track-record window up to today."""
     end = end or timezone.localdate()

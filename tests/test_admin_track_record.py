@@ -68,8 +68,15 @@ def test_track_record_page_summarises_and_lists(
     assert response.status_code == 200
     text = response.text
     assert "Track record" in text and "Graded served signals (horizon 30 days)" in text
-    assert "whole window" in text and "last 30 days" in text
+    assert "whole window" in text and "30 days" in text
+    # The periods end at the newest record (2026-05-10 here), not today.
+    assert "2026-04-10 … 2026-05-10" in text
     assert re.search(r"<td>BUY</td><td>\d+</td>", text)
     assert SignalRecord.objects.count() > 0
     assert "+20.0 %" in text  # a realised return in the list
     assert admin_client.get(reverse("admin:prices_signalrecord_add")).status_code == 403
+    record = SignalRecord.objects.first()
+    assert record is not None
+    delete = reverse("admin:prices_signalrecord_delete", args=[record.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert SignalRecord.objects.filter(pk=record.pk).exists()
