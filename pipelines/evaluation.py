@@ -452,7 +452,8 @@ def leave_cards_out_backtest(
     Cards are split into ``groups`` by ``card_groups``; for each fold and group the model
     trains on the other groups' card-days before the cut and scores this group's
     card-days after it. Same JSON shape as ``walk_forward_backtest`` plus ``"groups"``.
-    (Market features still see every card: they describe the market, not the product.)
+    (With the optional market features, those still see every card: they describe the
+    market, not the product.)
     """
     return leave_cards_out_feature_frame(
         _feature_frame(prices, horizon),
