@@ -271,8 +271,9 @@ class GradientBoostingFairValue(FairValueEstimator):
 
     def _conformal_offset(self, frame: pd.DataFrame, block: np.ndarray, y: np.ndarray) -> float:
         """CQR: the finite-sample ``coverage`` quantile of ``max(low - y, y - high)``."""
+        if self.low_ is None or self.high_ is None:
+            raise RuntimeError("the band models must be fitted before calibrating them")
         X = self._matrix(frame.iloc[block])
-        assert self.low_ is not None and self.high_ is not None
         low, high = self.low_.predict(X), self.high_.predict(X)
         y = np.clip(y, -self.target_clip, self.target_clip)
         scores = np.maximum(low - y, y - high)

@@ -90,8 +90,7 @@ def decide(
         band = band_failure("model", model, config)
         if band:
             failures.append(band)
-    if not failures:
-        assert model is not None
+    if model is not None and not failures:
         versus = f"; champion {champion_mape:.4f}" if champion_mape is not None else ""
         best_text = f" <= best baseline {best_name} {best['mape']:.4f}" if best else ""
         return GateDecision(

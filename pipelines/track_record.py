@@ -55,11 +55,12 @@ def record_served(version: ModelVersion, since: date | None = None) -> int:
     records, predictions = SignalRecord._meta.db_table, Prediction._meta.db_table
     columns = [*_COPIED, *_BAND, "horizon", "signal_rule", "buy_threshold", "sell_threshold"]
     selected = ", ".join(f"p.{c}" for c in (*_COPIED, *_BAND))
+    since_clause = " AND p.date >= %s" if first else ""
+    # Table and column names come from the models; every value is a query parameter.
     sql = (
-        f"INSERT INTO {records} ({', '.join(columns)}, published_at) "  # noqa: S608
+        f"INSERT INTO {records} ({', '.join(columns)}, published_at) "  # noqa: S608 # nosec B608
         f"SELECT {selected}, %s, %s, %s, %s, %s FROM {predictions} p "
-        "WHERE p.model_version_id = %s" + (" AND p.date >= %s" if first else "") + " "
-        "ON CONFLICT (card_id, date) DO NOTHING"
+        f"WHERE p.model_version_id = %s{since_clause} ON CONFLICT (card_id, date) DO NOTHING"
     )
     params: list[Any] = [
         version.horizon,
