@@ -293,7 +293,14 @@ POKEWATCH_FAST_READS = env_bool("POKEWATCH_FAST_READS", True)
 POKEWATCH_CARDS_FILE = BASE_DIR / "config" / "cards.yaml"
 POKEWATCH_DEMO_CARDS_FILE = BASE_DIR / "config" / "demo" / "cards.yaml"
 POKEWATCH_DEMO_PRICES_FILE = BASE_DIR / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
-POKEWATCH_PRICE_SOURCE = env_str("POKEWATCH_PRICE_SOURCE", "simulated")
+POKEWATCH_PRICE_SOURCE = env_str("POKEWATCH_PRICE_SOURCE", "tcgcsv")
+# tcgcsv.com: TCGplayer's prices for every product, free, daily archives since 2024-02-08.
+# A local mirror (or a test server) laid out like the site works too.
+POKEWATCH_TCGCSV_URL = env_str("POKEWATCH_TCGCSV_URL", "https://tcgcsv.com")
+POKEWATCH_TCGCSV_CATEGORY = env_int("POKEWATCH_TCGCSV_CATEGORY", 3)  # 3: Pokémon (English)
+POKEWATCH_TCGCSV_TIMEOUT = env_float("POKEWATCH_TCGCSV_TIMEOUT", 30.0)
+POKEWATCH_TCGCSV_MAX_RETRIES = env_int("POKEWATCH_TCGCSV_MAX_RETRIES", 4)
+POKEWATCH_TCGCSV_CACHE_DIR = VAR_DIR / "tcgcsv"  # downloaded archives and catalog metadata
 POKEMON_PRICE_TRACKER_API_KEY = env_str("POKEMON_PRICE_TRACKER_API_KEY")
 POKEMON_PRICE_TRACKER_BASE_URL = env_str(
     "POKEMON_PRICE_TRACKER_BASE_URL", "https://www.pokemonpricetracker.com/api/v2"
