@@ -24,6 +24,9 @@ _FIELDS = {
     "tags": list,
     "language": str,
     "tcgplayer_id": int,
+    "printing": str,
+    "image_url": str,
+    "url": str,
     "pricetracker_id": str,
     "active": bool,
 }

@@ -127,6 +127,9 @@ def create_missing_cards(cards: Iterable[CardInfo]) -> int:
             category=info.category,
             language=info.language,
             tcgplayer_id=info.tcgplayer_id,
+            printing=info.printing,
+            image_url=info.image_url,
+            url=info.url,
         )
         for card_id, info in wanted.items()
         if card_id not in existing

@@ -29,7 +29,14 @@ class Card(models.Model):
     )
     tags = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=8, default="en")
-    tcgplayer_id = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    # TCGplayer prices each printing of a product separately: a card is one (product,
+    # printing), e.g. tcgplayer-517045-holofoil (prices.sources.tcgcsv.card_id_for).
+    tcgplayer_id = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    printing = models.CharField(
+        max_length=40, blank=True, help_text="TCGplayer's subTypeName, e.g. Holofoil, Normal"
+    )
+    image_url = models.URLField(max_length=300, blank=True)
+    url = models.URLField(max_length=300, blank=True, help_text="the product on TCGplayer")
     pricetracker_id = models.CharField(max_length=100, blank=True)
     active = models.BooleanField(default=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -37,6 +44,13 @@ class Card(models.Model):
 
     class Meta:
         ordering = ["card_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tcgplayer_id", "printing"],
+                condition=models.Q(tcgplayer_id__isnull=False),
+                name="card_unique_tcgplayer_printing",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.card_id})"

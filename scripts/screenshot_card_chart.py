@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e '.[screenshot]'      # Playwright, driving the system Chromium
     sudo apt-get install chromium                 # Debian's package: /usr/bin/chromium
-    .venv/bin/python scripts/screenshot_card_chart.py tcgplayer-517045-card
+    .venv/bin/python scripts/screenshot_card_chart.py tcgplayer-517045-holofoil
 
 It uses the database of the current settings (e.g. the `make run` demo in var/), starts
 `manage.py runserver` on a free local port, logs in as a temporary staff user (a session

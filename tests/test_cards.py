@@ -30,7 +30,7 @@ def test_bundled_universe_loads_and_reloads_unchanged(db) -> None:
 
 def test_demo_cards_carry_their_tcgplayer_ids(db) -> None:
     import_cards_file(ROOT / "config" / "demo" / "cards.yaml")
-    assert Card.objects.get(card_id="tcgplayer-517045-card").tcgplayer_id == 517045
+    assert Card.objects.get(card_id="tcgplayer-517045-holofoil").tcgplayer_id == 517045
     assert Card.objects.filter(category="sealed").count() == 13
 
 

@@ -23,12 +23,12 @@ from tests.pipeline_fixtures import version
 
 DEMO_CARDS = ROOT / "config" / "demo" / "cards.yaml"
 SLICE = [
-    "tcgplayer-241673-card",
-    "tcgplayer-256141-sealed",
-    "tcgplayer-517045-card",
-    "tcgplayer-536225-sealed",
-    "tcgplayer-590027-card",
-    "tcgplayer-610931-sealed",
+    "tcgplayer-241673-holofoil",
+    "tcgplayer-256141-normal",
+    "tcgplayer-517045-holofoil",
+    "tcgplayer-536225-normal",
+    "tcgplayer-590027-holofoil",
+    "tcgplayer-610931-normal",
 ]
 
 

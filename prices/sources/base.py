@@ -32,6 +32,9 @@ class CardInfo:
     category: str = "other"
     language: str = "en"
     tcgplayer_id: int | None = None
+    printing: str = ""
+    image_url: str = ""
+    url: str = ""
 
 
 @dataclass
