@@ -1,4 +1,11 @@
-"""Read price history out of the database as the DataFrame the model code works on."""
+"""Read price history out of the database as the DataFrame the model code works on.
+
+One source per card, never a blend: when a card has prices from several sources (say the
+demo's history and tcgcsv), its series is the source with the most prices for that card,
+ties going to the first of :data:`SOURCE_PRIORITY`, then the alphabetical first. The
+other sources' rows stay in the database (and in the card's price history) but the model
+never mixes them with it.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +19,12 @@ from django.db import connection
 from prices.models import Card
 
 COLUMNS = ["card_id", "date", "market_price", "category"]
+#: Ties between sources with as many prices for a card go to the first of these.
+SOURCE_PRIORITY: tuple[str, ...] = ("tcgcsv", "pokemonpricetracker", "tcgplayer-demo", "csv")
 
 # Rows in the unique index's order (card, date, source): no sort, no aggregate in SQL.
 _SQL = """
-    SELECT p.card_id, p.date, p.market_price
+    SELECT p.card_id, p.date, p.market_price, p.source
     FROM prices_pricepoint p
     WHERE p.card_id IN (SELECT id FROM prices_card WHERE active) {where}
     ORDER BY p.card_id, p.date
@@ -27,7 +36,7 @@ def load_price_frame(
 ) -> pd.DataFrame:
     """Prices of active cards as ``card_id, date (datetime64), market_price, category``.
 
-    One row per card and day: when several sources report the same day, their mean.
+    One row per card and day, from the card's one source (see the module's docstring).
     ``card_id`` and ``category`` are categoricals: an integer code per row, not a string.
     """
     cards = pd.DataFrame.from_records(
@@ -42,12 +51,11 @@ def load_price_frame(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             raw = pd.DataFrame.from_records(
-                cursor.fetchall(), columns=["pk", "date", "market_price"]
+                cursor.fetchall(), columns=["pk", "date", "market_price", "source"]
             )
     raw["date"] = pd.to_datetime(raw["date"])
     raw["market_price"] = raw["market_price"].astype(float)
-    if raw.duplicated(["pk", "date"]).any():
-        raw = raw.groupby(["pk", "date"], as_index=False, sort=True)["market_price"].mean()
+    raw = one_source_per_card(raw)
     # Rows stay in (card, date) order.
     cards = cards.set_index("pk")
     return pd.DataFrame(
@@ -89,4 +97,32 @@ def _copy_out(sql: str, params: list[Any]) -> pd.DataFrame:
             for block in copy:
                 buffer.write(block)
     buffer.seek(0)
-    return pd.read_csv(buffer, names=["pk", "date", "market_price"], dtype={"pk": "int64"})
+    return pd.read_csv(
+        buffer,
+        names=["pk", "date", "market_price", "source"],
+        dtype={"pk": "int64", "source": "category"},
+    )
+
+
+def one_source_per_card(raw: pd.DataFrame) -> pd.DataFrame:
+    """Keep, for every card (``pk``), the rows of its one source; drop ``source``."""
+    source = raw["source"].astype("category")
+    names = [str(name) for name in source.cat.categories]
+    if len(names) > 1:
+        codes = source.cat.codes.to_numpy()
+        pks = raw["pk"].to_numpy()
+        counts = (
+            pd.DataFrame({"pk": pks, "code": codes})
+            .value_counts(sort=False)
+            .rename("n")
+            .reset_index()
+        )
+        priority = {name: i for i, name in enumerate(SOURCE_PRIORITY)}
+        counts["priority"] = counts["code"].map(lambda c: priority.get(names[c], len(priority)))
+        counts["name"] = counts["code"].map(lambda c: names[c])
+        counts = counts.sort_values(
+            ["pk", "n", "priority", "name"], ascending=[True, False, True, True]
+        )
+        chosen = counts.drop_duplicates("pk").set_index("pk")["code"]
+        raw = raw[codes == pd.Series(pks).map(chosen).to_numpy()]
+    return raw.drop(columns="source")

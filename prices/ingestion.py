@@ -16,6 +16,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from prices.bulk import copy_lines
 from prices.errors import InvalidInput
@@ -25,6 +26,7 @@ from prices.sources.base import CardInfo, PriceRow
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+SIMULATED_SOURCE = "simulated"
 MAX_PRICE = Decimal("9999999999.99")
 _CHUNK = 50_000
 
@@ -67,6 +69,8 @@ def upsert_prices(
     """
     if not source or len(source) > 40:
         raise InvalidInput("source must be a name of 1 to 40 characters")
+    if source == SIMULATED_SOURCE:
+        _refuse_real_cards(rows, new_cards)
     rows = _dedupe(rows)
     result = IngestResult(source=source, received=len(rows))
     if rows:
@@ -86,11 +90,48 @@ def upsert_prices(
             created, changed = _upsert_postgresql(rows, pks, source, progress)
         else:
             created, changed = _upsert_generic(rows, pks, source, progress)
+        _advance_latest_dates(rows, pks)
     result.created = created
     result.updated = changed - created
     result.unchanged = result.received - changed
     logger.info("ingested %s", result.summary())
     return result
+
+
+def _advance_latest_dates(rows: Sequence[PriceRow], pks: dict[str, int]) -> None:
+    """Move each card's ``latest_price_date`` forward to its newest ingested day.
+
+    One UPDATE per distinct newest day (a collection or a backfill day has one), in chunks.
+    """
+    newest: dict[int, date] = {}
+    for row in rows:
+        pk = pks[row.card_id]
+        if row.date > newest.get(pk, date.min):
+            newest[pk] = row.date
+    by_day: dict[date, list[int]] = {}
+    for pk, day in newest.items():
+        by_day.setdefault(day, []).append(pk)
+    for day, card_pks_of_day in by_day.items():
+        for start in range(0, len(card_pks_of_day), 900):
+            Card.objects.filter(pk__in=card_pks_of_day[start : start + 900]).filter(
+                Q(latest_price_date__isnull=True) | Q(latest_price_date__lt=day)
+            ).update(latest_price_date=day)
+
+
+def _refuse_real_cards(rows: Sequence[PriceRow], new_cards: Iterable[CardInfo]) -> None:
+    """Simulated prices go to simulated cards only (ids starting ``sim-``), never a real one."""
+    from prices.sources.simulated import is_simulated
+
+    real = sorted(
+        {r.card_id for r in rows if not is_simulated(r.card_id)}
+        | {c.card_id for c in new_cards if not is_simulated(c.card_id)}
+    )
+    if real:
+        shown = ", ".join(real[:5]) + (" …" if len(real) > 5 else "")
+        raise InvalidInput(
+            f"the simulator only writes its own sim- cards; refused for {len(real)} real "
+            f"card(s): {shown}"
+        )
 
 
 def score_new_prices(result: IngestResult) -> IngestResult:

@@ -39,6 +39,10 @@ class Card(models.Model):
     url = models.URLField(max_length=300, blank=True, help_text="the product on TCGplayer")
     pricetracker_id = models.CharField(max_length=100, blank=True)
     active = models.BooleanField(default=True, db_index=True)
+    # Kept by the ingestion service (the only writer of prices): cards with recent prices
+    # list first, without a subquery over millions of prices per listed card (sorting the
+    # cards themselves, tens of thousands, takes milliseconds: no index needed).
+    latest_price_date = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

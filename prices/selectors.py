@@ -48,7 +48,6 @@ def cards_with_latest() -> QuerySet[Card]:
     latest_prediction = champion_predictions().filter(card=OuterRef("pk")).order_by("-date")
     return Card.objects.filter(active=True).annotate(
         latest_market_price=Subquery(latest_price.values("market_price")[:1]),
-        latest_price_date=Subquery(latest_price.values("date")[:1]),
         prediction_date=Subquery(latest_prediction.values("date")[:1]),
         fair_price=Subquery(latest_prediction.values("fair_price")[:1]),
         fair_low=Subquery(latest_prediction.values("fair_low")[:1]),

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 from django.db import DatabaseError, connection
+from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -70,7 +71,10 @@ def cached_fair_price(card_id: str, day: date | None) -> dict[str, Any]:
 class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     """Tracked cards with their latest market price, fair price, deviation and signal."""
 
-    queryset = selectors.cards_with_latest().order_by("card_id")
+    # Recently priced cards first (a card never priced comes last), then by id.
+    queryset = selectors.cards_with_latest().order_by(
+        F("latest_price_date").desc(nulls_last=True), "card_id"
+    )
     serializer_class = CardSerializer
     filterset_class = CardFilter
     lookup_field = "card_id"

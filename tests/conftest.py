@@ -119,15 +119,17 @@ def make_prices(db: None) -> Callable[..., list[PricePoint]]:
     def make(
         card: Card, prices: list[float], *, start: date = date(2026, 1, 1), source: str = "test"
     ) -> list[PricePoint]:
-        return PricePoint.objects.bulk_create(
-            PricePoint(
-                card=card,
-                date=start + timedelta(days=i),
-                market_price=Decimal(str(p)),
-                source=source,
-            )
+        """Prices through the ingestion service, the only writer of prices (no scoring)."""
+        from prices.ingestion import upsert_prices
+        from prices.sources.base import PriceRow
+
+        rows = [
+            PriceRow(card.card_id, start + timedelta(days=i), Decimal(str(p)))
             for i, p in enumerate(prices)
-        )
+        ]
+        upsert_prices(rows, source=source)
+        card.refresh_from_db()
+        return list(PricePoint.objects.filter(card=card, source=source).order_by("date"))
 
     return make
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,7 +11,9 @@ from pytest_httpserver import HTTPServer
 
 from prices.collection import collect_prices
 from prices.errors import InvalidInput, SourceError
+from prices.ingestion import upsert_prices
 from prices.models import PricePoint
+from prices.sources.base import PriceRow
 
 END = date(2026, 8, 10)
 
@@ -82,7 +84,7 @@ def test_if_a_card_is_unknown_to_the_source_then_it_is_reported_skipped(
 
 
 def test_simulated_recollection_of_a_day_creates_no_duplicates(make_card) -> None:
-    make_card(card_id="a", category="grail")
+    make_card(card_id="sim-a", category="grail")
     first = collect_prices("simulated", end=END, days=10)
     again = collect_prices("simulated", end=END, days=1)
     assert again.created == 0
@@ -93,3 +95,33 @@ def test_simulated_recollection_of_a_day_creates_no_duplicates(make_card) -> Non
 def test_unknown_source_is_refused(db) -> None:
     with pytest.raises(InvalidInput, match="unknown price source"):
         collect_prices("ebay", end=END)
+
+
+def test_the_simulator_cannot_change_a_real_cards_history(make_card, make_prices) -> None:
+    zard = make_card(card_id="tcgplayer-517045-holofoil", category="grail")
+    make_prices(zard, [370.16, 371.0, 372.5], start=END - timedelta(days=2), source="tcgcsv")
+    before = list(PricePoint.objects.order_by("date").values_list("date", "market_price"))
+
+    result = collect_prices("simulated", end=END, days=30, extra_cards=3)
+
+    assert (
+        list(
+            PricePoint.objects.filter(card=zard)
+            .order_by("date")
+            .values_list("date", "market_price")
+        )
+        == before
+    )
+    assert PricePoint.objects.filter(card=zard, source="simulated").count() == 0
+    assert result.cards_created == 3 and result.created > 60  # its own sim- cards only
+    assert set(
+        PricePoint.objects.filter(source="simulated").values_list("card__card_id", flat=True)
+    ) == {"sim-000001", "sim-000002", "sim-000003"}
+
+
+def test_simulated_rows_for_a_real_card_are_refused_by_ingestion(make_card) -> None:
+    make_card(card_id="tcgplayer-517045-holofoil")
+    rows = [PriceRow("tcgplayer-517045-holofoil", END, Decimal("8.28"))]
+    with pytest.raises(InvalidInput, match="only writes its own sim- cards"):
+        upsert_prices(rows, source="simulated")
+    assert PricePoint.objects.count() == 0

@@ -53,17 +53,27 @@ def test_score_command_reports_and_validates(priced_card) -> None:
         call_command("score", "--since", "yesterday")
 
 
-def test_price_frame_averages_sources_and_skips_inactive_cards(make_card, make_prices) -> None:
+def test_price_frame_takes_one_source_per_card_and_skips_inactive_cards(
+    make_card, make_prices
+) -> None:
     card = make_card(card_id="a", category="grail")
     make_prices(card, [10, 20], source="one")
-    make_prices(card, [12], source="two")
+    make_prices(card, [12], source="two")  # same first day: never averaged with "one"
+    tie = make_card(card_id="b")
+    make_prices(tie, [7], source="csv")
+    make_prices(tie, [8], start=date(2026, 1, 2), source="tcgcsv")  # as many: priority wins
+    names = make_card(card_id="c")
+    make_prices(names, [3], source="zeta")
+    make_prices(names, [4], start=date(2026, 1, 2), source="alpha")  # neither listed: a-z
     make_prices(make_card(card_id="off", active=False), [5])
 
     frame = load_price_frame()
 
-    assert frame["card_id"].tolist() == ["a", "a"]
-    assert frame["market_price"].tolist() == [11.0, 20.0]
-    assert frame["category"].tolist() == ["grail", "grail"]
+    series = {
+        cid: rows["market_price"].tolist() for cid, rows in frame.groupby("card_id", observed=True)
+    }
+    assert series == {"a": [10.0, 20.0], "b": [8.0], "c": [4.0]}
+    assert frame[frame["card_id"] == "a"]["category"].tolist() == ["grail", "grail"]
     assert str(frame["date"].dtype).startswith("datetime64")
-    assert load_price_frame(start=date(2026, 1, 2))["market_price"].tolist() == [20.0]
+    assert load_price_frame(start=date(2026, 1, 2))["market_price"].tolist() == [20.0, 8.0, 4.0]
     assert load_price_frame(card_ids=["nope"]).empty

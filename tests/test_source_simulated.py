@@ -16,10 +16,10 @@ from prices.sources.simulated import CATEGORIES, EPOCH, SimulatedSource
 
 END = date(2025, 6, 30)
 CARDS = [
-    SourceCard("sv2a-151-charizard-ex-201", category="grail"),
-    SourceCard("base1-4-charizard", category="chase"),
-    SourceCard("sv1-booster-box", category="sealed"),
-    SourceCard("plain-card"),
+    SourceCard("sim-charizard-ex-201", category="grail"),
+    SourceCard("sim-base1-4-charizard", category="chase"),
+    SourceCard("sim-booster-box", category="sealed"),
+    SourceCard("sim-plain-card"),
 ]
 
 
@@ -117,6 +117,13 @@ def test_extra_cards_come_with_card_info_and_rows() -> None:
     assert [info.category for info in batch.new_cards[:6]] == list(CATEGORIES)
     assert set(by_card(batch.rows)) == set(ids)
     assert batch.skipped == []
+
+
+def test_real_cards_get_no_simulated_prices() -> None:
+    real = [SourceCard("tcgplayer-517045-holofoil", category="grail"), SourceCard("mew")]
+    batch = SimulatedSource(seed=42, extra_cards=1).fetch([*real, CARDS[0]], end=END, days=5)
+
+    assert set(by_card(batch.rows)) == {"sim-000001", CARDS[0].card_id}
 
 
 def test_tracked_cards_are_not_reported_as_new_cards() -> None:

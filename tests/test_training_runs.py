@@ -174,7 +174,7 @@ def test_a_malformed_cron_stops_startup_with_its_name() -> None:
 
 
 def test_collection_task_collects_and_reports(db, make_card) -> None:
-    make_card(card_id="a")
+    make_card(card_id="sim-a")
     result = tasks.collect_prices_task("simulated", days=3)
     assert result["received"] >= 2
 

@@ -2,7 +2,10 @@
 
 Per card, on a log scale: a latent value that drifts as a random walk and steps down on
 reprints, a market deviation that mean-reverts around it (AR(1)), hype spikes that decay
-over days, and daily noise; about 5% of days have no price. Every card's series is a pure
+over days, and daily noise; about 5% of days have no price. It only ever prices its own
+cards, whose ids start with ``sim-`` (:data:`PREFIX`): any other card passed to it, a real
+one, is left alone, and the ingestion service refuses simulated rows for any other card.
+Every card's series is a pure
 function of ``(seed, card_id, category)`` and of the calendar: it is simulated from
 :data:`EPOCH` whatever window is requested, so overlapping windows agree on every day.
 Random numbers come from one numpy ``Generator`` per card, seeded by a stable hash, drawn
@@ -27,6 +30,8 @@ from prices.errors import InvalidInput
 from prices.sources.base import CardInfo, PriceRow, SourceBatch, SourceCard
 
 EPOCH = date(2023, 1, 1)
+#: Every simulated card's id starts with this; no real card's may.
+PREFIX = "sim-"
 CATEGORIES = ("grail", "chase", "meta", "personal", "sealed", "other")
 _RARITY = {
     "grail": "Special Illustration Rare",
@@ -85,7 +90,7 @@ class SimulatedSource:
             category = CATEGORIES[(n - 1) % len(CATEGORIES)]
             infos.append(
                 CardInfo(
-                    card_id=f"sim-{n:06d}",
+                    card_id=f"{PREFIX}{n:06d}",
                     name=f"Simulated card {n}",
                     set_code="sim",
                     set_name="Simulated",
@@ -97,7 +102,8 @@ class SimulatedSource:
         return infos
 
     def fetch(self, cards: Sequence[SourceCard], *, end: date, days: int) -> SourceBatch:
-        """Prices of ``cards`` and of the extra simulated cards for ``days`` days to ``end``."""
+        """Prices of the simulated ones among ``cards`` and of the extra simulated cards
+        for ``days`` days to ``end``; real cards get nothing."""
         start = _window_start(end, days)
         dates = [start + timedelta(days=i) for i in range(days)]
         decimals: dict[int, Decimal] = {}
@@ -150,7 +156,7 @@ class SimulatedSource:
 
     def _chunks(self, cards: Sequence[SourceCard], end: date, days: int) -> Iterator[_Chunk]:
         start = _window_start(end, days)
-        wanted = {c.card_id: c.category for c in cards}
+        wanted = {c.card_id: c.category for c in cards if is_simulated(c.card_id)}
         for info in self.extra_card_infos():
             wanted.setdefault(info.card_id, info.category)
         universe = list(wanted.items())
@@ -202,6 +208,10 @@ class SimulatedSource:
         cents = np.maximum(np.rint(np.exp(log_price) * 100.0), 1).astype(np.int64)
         present = draws[7, first:] >= _MISSING_P
         return cents, present
+
+
+def is_simulated(card_id: str) -> bool:
+    return card_id.startswith(PREFIX)
 
 
 @contextmanager
