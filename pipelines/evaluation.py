@@ -19,6 +19,12 @@ What is reported per estimator
     values, against the nominal 0.1 / 0.5 / 0.9), and the signal metrics of each rule
     (``SIGNAL_KEYS``) under ``rules``, those of the default rule also at the top level.
     ``base`` holds the base rates of the same events over all scored card-days.
+
+In three parts, so that the pipeline can run the middle one on card shards
+(``pipelines.sharding``): the fold models are fitted on a *sample* of the training rows
+(:func:`fold_estimators`; the model itself never uses more than 300k), every shard's test
+rows are predicted and tallied (:func:`tally_folds`), and the tallies are added and
+divided (:func:`finalize_backtest`; ``pipelines.metrics``).
 """
 
 from __future__ import annotations
@@ -37,37 +43,9 @@ from pipelines.estimators import (
     default_estimators,
 )
 from pipelines.features import TARGET_COLUMN, build_features, build_target
-from pipelines.signals import BUY, RULES, SELL, SignalConfig, outcomes, signals
+from pipelines.metrics import Tally, add, finalize, finalize_base, tally, tally_base
+from pipelines.signals import SignalConfig
 
-#: The signal metrics reported per rule (fractions; ``None`` where undefined).
-SIGNAL_KEYS: tuple[str, ...] = (
-    "signal_rate",
-    "flip_rate",
-    "buy_n",
-    "buy_precision",
-    "buy_recall",
-    "buy_hit_rate",
-    "buy_mean_return",
-    "sell_n",
-    "sell_precision",
-    "sell_recall",
-    "sell_hit_rate",
-    "sell_mean_return",
-)
-#: The accuracy and band metrics of every estimator.
-ACCURACY_KEYS: tuple[str, ...] = (
-    "mape",
-    "rmse",
-    "coverage",
-    "n",
-    "band_coverage",
-    "band_below",
-    "band_above",
-)
-METRIC_KEYS: tuple[str, ...] = ACCURACY_KEYS + SIGNAL_KEYS
-BASE_KEYS: tuple[str, ...] = ("n", "buy_rate", "sell_rate", "up_rate", "mean_return")
-#: Nominal levels of the low, fair and high values (their calibration targets).
-CALIBRATION_LEVELS: tuple[float, float, float] = (0.10, 0.50, 0.90)
 ESTIMATOR_ORDER: tuple[str, ...] = (
     "model",
     "last_price",
@@ -77,176 +55,9 @@ ESTIMATOR_ORDER: tuple[str, ...] = (
 )
 DEFAULT_TEST_FRACTION = 0.3
 DEFAULT_FOLDS = 3
-
-
-def _pairs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(y_true, dtype=float)
-    p = np.asarray(y_pred, dtype=float)
-    ok = np.isfinite(t) & np.isfinite(p)
-    return t[ok], p[ok]
-
-
-def mape(y_true: Any, y_pred: Any) -> float | None:
-    """Mean absolute percentage error as a fraction, over pairs that are both finite."""
-    t, p = _pairs(y_true, y_pred)
-    ok = t != 0
-    if not ok.any():
-        return None
-    return float(np.mean(np.abs(p[ok] - t[ok]) / np.abs(t[ok])))
-
-
-def rmse(y_true: Any, y_pred: Any) -> float | None:
-    """Root mean squared error (price units), over pairs that are both finite."""
-    t, p = _pairs(y_true, y_pred)
-    if len(t) == 0:
-        return None
-    return float(np.sqrt(np.mean((p - t) ** 2)))
-
-
-def precision_recall(predicted: Any, actual: Any) -> tuple[float | None, float | None]:
-    """Precision and recall of boolean predictions; ``None`` when a denominator is 0."""
-    pred = np.asarray(predicted, dtype=bool)
-    act = np.asarray(actual, dtype=bool)
-    hits = int(np.sum(pred & act))
-    n_pred, n_act = int(pred.sum()), int(act.sum())
-    return (hits / n_pred if n_pred else None, hits / n_act if n_act else None)
-
-
-def _share(mask: np.ndarray, within: np.ndarray) -> float | None:
-    n = int(within.sum())
-    return float(np.sum(mask & within) / n) if n else None
-
-
-def _mean(values: np.ndarray, within: np.ndarray) -> float | None:
-    return float(np.mean(values[within])) if within.any() else None
-
-
-def signal_rate(signals: Any) -> float | None:
-    """Share of card-days with a BUY or SELL signal."""
-    s = np.asarray(signals, dtype=object)
-    if len(s) == 0:
-        return None
-    return float(np.mean((s == BUY) | (s == SELL)))
-
-
-def flip_rate(card_ids: Any, dates: Any, signals: Any) -> float | None:
-    """Share of card-days whose signal differs from the same card's previous scored day.
-
-    "Previous day" is the previous scored card-day of that card (gaps are skipped); a
-    card's first scored day has no predecessor and is not counted.
-    """
-    card = pd.factorize(np.asarray(card_ids, dtype=object))[0]
-    day = pd.to_datetime(np.asarray(dates)).to_numpy().astype("datetime64[D]").astype(np.int64)
-    sig = pd.factorize(np.asarray(signals, dtype=object))[0]
-    order = np.lexsort((day, card))
-    card, sig = card[order], sig[order]
-    same_card = card[1:] == card[:-1]
-    n = int(same_card.sum())
-    if n == 0:
-        return None
-    return float(np.sum(same_card & (sig[1:] != sig[:-1])) / n)
-
-
-def coverage(fair: Any) -> float | None:
-    """Share of evaluable card-days with a usable (finite, positive) fair price."""
-    f = np.asarray(fair, dtype=float)
-    if len(f) == 0:
-        return None
-    return float(np.mean(np.isfinite(f) & (f > 0)))
-
-
-def signal_metrics(
-    sig: np.ndarray, happened: dict[str, np.ndarray], card_ids: Any, dates: Any
-) -> dict[str, float | int | None]:
-    """``SIGNAL_KEYS`` for signals ``sig`` given what happened (``signals.outcomes``)."""
-    out: dict[str, float | int | None] = {
-        "signal_rate": signal_rate(sig),
-        "flip_rate": flip_rate(card_ids, dates, sig),
-    }
-    for side, event, moved in (("buy", "rose", "up"), ("sell", "fell", "down")):
-        fired = sig == (BUY if side == "buy" else SELL)
-        precision, recall = precision_recall(fired, happened[event])
-        out[f"{side}_n"] = int(fired.sum())
-        out[f"{side}_precision"] = precision
-        out[f"{side}_recall"] = recall
-        out[f"{side}_hit_rate"] = _share(happened[moved], fired)
-        out[f"{side}_mean_return"] = _mean(happened["ret"], fired)
-    return out
-
-
-def base_rates(market: Any, realised: Any, config: SignalConfig) -> dict[str, float | int | None]:
-    """How often a BUY / SELL would have been right, and the mean move, over all rows."""
-    happened = outcomes(market, realised, config)
-    known = np.isfinite(happened["ret"])
-    return {
-        "n": int(known.sum()),
-        "buy_rate": _share(happened["rose"], known),
-        "sell_rate": _share(happened["fell"], known),
-        "up_rate": _share(happened["up"], known),
-        "mean_return": _mean(happened["ret"], known),
-    }
-
-
-def band_metrics(target: np.ndarray, band: Band) -> dict[str, Any]:
-    """Share of realised medians inside, below and above the band, and calibration."""
-    fair, low, high = (np.asarray(v, dtype=float) for v in band)
-    has_band = np.isfinite(low) & np.isfinite(high)
-    inside = has_band & (target >= low) & (target <= high)
-    return {
-        "band_coverage": _share(inside, has_band),
-        "band_below": _share(has_band & (target < low), has_band),
-        "band_above": _share(has_band & (target > high), has_band),
-        "calibration": {
-            "levels": list(CALIBRATION_LEVELS),
-            "observed": [
-                _share(np.isfinite(v) & (target < v), np.isfinite(v)) for v in (low, fair, high)
-            ],
-        },
-    }
-
-
-def score_predictions(
-    frame: pd.DataFrame, band: Band | np.ndarray, config: SignalConfig | None = None
-) -> dict[str, Any]:
-    """All backtest metrics of an estimator's predictions on evaluable rows.
-
-    ``frame`` needs ``card_id, date, market_price, target``; rows with no target are
-    ignored (not evaluable). Rows with no fair price lower ``coverage`` and get HOLD.
-    A bare array of fair prices counts as a band-less prediction.
-    """
-    config = config or SignalConfig()
-    if not isinstance(band, Band):
-        fair = np.asarray(band, dtype=float)
-        band = Band(fair, np.full_like(fair, np.nan), np.full_like(fair, np.nan))
-    target = frame[TARGET_COLUMN].to_numpy(dtype=float)
-    keep = np.isfinite(target)
-    t = target[keep]
-    kept = Band(*(np.asarray(v, dtype=float)[keep] for v in band))
-    f = kept.fair
-    usable = np.isfinite(f) & (f > 0)
-    f = np.where(usable, f, np.nan)
-    market = frame["market_price"].to_numpy(dtype=float)[keep]
-    card_ids = frame["card_id"].to_numpy()[keep]
-    dates = frame["date"].to_numpy()[keep]
-    happened = outcomes(market, t, config)
-    rules = {
-        rule: signal_metrics(
-            signals(market, f, kept.low, kept.high, config.with_rule(rule)),
-            happened,
-            card_ids,
-            dates,
-        )
-        for rule in RULES
-    }
-    return {
-        "mape": mape(t, f),
-        "rmse": rmse(t, f),
-        "coverage": coverage(f),
-        "n": int(keep.sum()),
-        **band_metrics(t, kept),
-        **rules[config.rule],
-        "rules": rules,
-    }
+#: Most training rows the fold models see, whatever the universe (the model samples at
+#: most ``max_train_rows`` of them).
+TRAIN_ROWS_CAP = 1_000_000
 
 
 def fold_cuts(
@@ -291,70 +102,95 @@ def _feature_frame(prices: pd.DataFrame, horizon: int) -> pd.DataFrame:
     return frame
 
 
-def _time_splits(
-    frame: pd.DataFrame, cuts: list[pd.Timestamp], horizon: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) row masks: train before each cut, test until the next cut."""
-    dates = frame["date"]
-    ends = [*cuts[1:], pd.Timestamp.max]
-    return [
-        (training_mask(dates, start, horizon), ((dates >= start) & (dates < end)).to_numpy())
-        for start, end in zip(cuts, ends, strict=True)
-    ]
+def training_sample(frame: pd.DataFrame, cap: int = TRAIN_ROWS_CAP) -> pd.DataFrame:
+    """The rows with a target, at most ``cap`` of them (a seeded, sorted sample)."""
+    rows = np.flatnonzero(frame[TARGET_COLUMN].notna().to_numpy())
+    if len(rows) > cap:
+        rng = np.random.default_rng(0)
+        rows = np.sort(rng.choice(rows, size=cap, replace=False))
+    return frame.iloc[rows]
 
 
-def _evaluate(
-    frame: pd.DataFrame,
-    splits: list[tuple[np.ndarray, np.ndarray]],
+FoldModels = list[dict[str, FairValueEstimator | None]]
+
+
+def fold_estimators(
+    sample: pd.DataFrame,
+    cuts: list[pd.Timestamp],
+    horizon: int,
     factory: Callable[[], dict[str, FairValueEstimator]],
-    config: SignalConfig,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Fit fresh estimators on each train mask, predict its test mask, pool and score.
-
-    Returns the metrics per estimator and the base rates of the pooled test rows.
-    """
-    tests: list[pd.DataFrame] = []
-    bands: dict[str, list[Band]] = {}
-    for train_mask, test_mask in splits:
-        # Only evaluable rows are scored; slim copies keep memory flat on big universes.
-        test = frame.loc[test_mask & frame[TARGET_COLUMN].notna().to_numpy()]
-        if test.empty:
-            continue
-        train = frame.iloc[_training_rows(train_mask & frame[TARGET_COLUMN].notna().to_numpy())]
+) -> FoldModels:
+    """For each fold, fresh estimators fitted on the sample rows before its cut
+    (``None`` for one with nothing to learn from yet: it predicts nothing)."""
+    folds: FoldModels = []
+    for cut in cuts:
+        train = sample[training_mask(sample["date"], cut, horizon)]
+        fitted: dict[str, FairValueEstimator | None] = {}
         for name, est in factory().items():
             try:
-                band = est.fit(train).predict_band(test)
-            except NoTrainingData:  # nothing to learn from yet: no prediction (coverage)
+                fitted[name] = est.fit(train)
+            except NoTrainingData:
+                fitted[name] = None
+        folds.append(fitted)
+    return folds
+
+
+def tally_folds(
+    frame: pd.DataFrame,
+    cuts: list[pd.Timestamp],
+    models: FoldModels,
+    config: SignalConfig,
+) -> tuple[dict[str, Tally], Tally]:
+    """Tallies of every estimator's predictions of ``frame``'s scored rows (each fold's
+    rows by that fold's models), and of the base rates. ``frame`` holds every row of its
+    cards (a shard, or everything) so that a card's flips are counted across folds."""
+    ends = [*cuts[1:], pd.Timestamp.max]
+    dates = frame["date"]
+    evaluable = frame[TARGET_COLUMN].notna().to_numpy()
+    tests: list[pd.DataFrame] = []
+    bands: dict[str, list[Band]] = {name: [] for name in models[0]} if models else {}
+    for start, end, fitted in zip(cuts, ends, models, strict=True):
+        test = frame.loc[((dates >= start) & (dates < end)).to_numpy() & evaluable]
+        if test.empty:
+            continue
+        for name, est in fitted.items():
+            if est is None:
                 band = Band(*(np.full(len(test), np.nan) for _ in range(3)))
-            bands.setdefault(name, []).append(band)
-        del train
+            else:
+                band = est.predict_band(test)
+            bands[name].append(band)
         tests.append(test[["card_id", "date", "market_price", TARGET_COLUMN]])
     if not tests:
-        empty = Band(np.empty(0), np.empty(0), np.empty(0))
-        tests, bands = [frame.iloc[:0]], {name: [empty] for name in factory()}
-    test_all = pd.concat(tests)
-    names = sorted(bands, key=lambda k: (*ESTIMATOR_ORDER, k).index(k))
-    metrics = {
-        name: score_predictions(
-            test_all, Band(*(np.concatenate([b[k] for b in bands[name]]) for k in range(3))), config
+        return {name: tally(frame.iloc[:0], np.empty(0), config) for name in bands}, {}
+    scored = pd.concat(tests)
+    tallies = {
+        name: tally(
+            scored, Band(*(np.concatenate([b[k] for b in parts]) for k in range(3))), config
         )
-        for name in names
+        for name, parts in bands.items()
     }
-    base = base_rates(test_all["market_price"], test_all[TARGET_COLUMN], config)
-    return metrics, base
+    return tallies, tally_base(scored["market_price"], scored[TARGET_COLUMN], config)
 
 
-#: Most training rows a fold copies out of the frame. The model samples far fewer
-#: (``max_train_rows``); capping the copy first keeps a 7M-row backtest's memory flat.
-TRAIN_ROWS_CAP = 1_000_000
-
-
-def _training_rows(mask: np.ndarray) -> np.ndarray:
-    rows = np.flatnonzero(mask)
-    if len(rows) > TRAIN_ROWS_CAP:
-        rng = np.random.default_rng(0)
-        rows = np.sort(rng.choice(rows, size=TRAIN_ROWS_CAP, replace=False))
-    return rows
+def finalize_backtest(
+    horizon: int,
+    cuts: list[pd.Timestamp],
+    config: SignalConfig,
+    tallies: list[dict[str, Tally]],
+    bases: list[Tally],
+) -> dict[str, Any]:
+    """The backtest JSON from the tallies of every shard (or of one pass over all)."""
+    names = sorted({n for t in tallies for n in t}, key=lambda k: (*ESTIMATOR_ORDER, k).index(k))
+    return {
+        "horizon": int(horizon),
+        "cut": cuts[0].strftime("%Y-%m-%d"),
+        "signal_rule": config.rule,
+        "base": finalize_base(add(bases)),
+        "estimators": {
+            name: finalize(add(t[name] for t in tallies if name in t), config.rule)
+            for name in names
+        },
+    }
 
 
 def walk_forward_backtest(
@@ -391,22 +227,6 @@ def _factory(
     return estimators or (lambda: default_estimators(horizon=horizon))
 
 
-def _result(
-    horizon: int,
-    cuts: list[pd.Timestamp],
-    config: SignalConfig,
-    evaluated: tuple[dict[str, dict[str, Any]], dict[str, Any]],
-) -> dict[str, Any]:
-    metrics, base = evaluated
-    return {
-        "horizon": int(horizon),
-        "cut": cuts[0].strftime("%Y-%m-%d"),
-        "signal_rule": config.rule,
-        "base": base,
-        "estimators": metrics,
-    }
-
-
 def backtest_feature_frame(
     frame: pd.DataFrame,
     horizon: int = 30,
@@ -416,17 +236,13 @@ def backtest_feature_frame(
     test_fraction: float = DEFAULT_TEST_FRACTION,
     estimators: Callable[[], dict[str, FairValueEstimator]] | None = None,
 ) -> dict[str, Any]:
-    """:func:`walk_forward_backtest` on an already built feature frame (with ``target``).
-
-    Features are point-in-time, so the pipeline builds them once and shares them between
-    training and evaluation instead of building them twice.
-    """
+    """:func:`walk_forward_backtest` on an already built feature frame (with ``target``),
+    in one pass (the pipeline does the same over card shards)."""
     config = signal or SignalConfig()
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
-    splits = _time_splits(frame, cuts, horizon)
-    return _result(
-        horizon, cuts, config, _evaluate(frame, splits, _factory(estimators, horizon), config)
-    )
+    models = fold_estimators(training_sample(frame), cuts, horizon, _factory(estimators, horizon))
+    tallies, base = tally_folds(frame, cuts, models, config)
+    return finalize_backtest(horizon, cuts, config, [tallies], [base])
 
 
 def card_groups(card_ids: Any, groups: int) -> np.ndarray:
@@ -481,10 +297,11 @@ def leave_cards_out_feature_frame(
     config = signal or SignalConfig()
     cuts = fold_cuts(frame["date"], cut, folds, test_fraction)
     group = card_groups(frame["card_id"], groups)
-    splits = [
-        (train & (group != g), test & (group == g))
-        for train, test in _time_splits(frame, cuts, horizon)
-        for g in range(groups)
-    ]
-    evaluated = _evaluate(frame, splits, _factory(estimators, horizon), config)
-    return {**_result(horizon, cuts, config, evaluated), "groups": int(groups)}
+    factory = _factory(estimators, horizon)
+    tallies, bases = [], []
+    for g in range(groups):
+        models = fold_estimators(training_sample(frame[group != g]), cuts, horizon, factory)
+        t, b = tally_folds(frame[group == g], cuts, models, config)
+        tallies.append(t)
+        bases.append(b)
+    return {**finalize_backtest(horizon, cuts, config, tallies, bases), "groups": int(groups)}

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from pipelines.evaluation import BASE_KEYS, METRIC_KEYS
+from pipelines.metrics import BASE_KEYS, METRIC_KEYS
 from prices.csv_import import import_price_file
 from tests.conftest import DEMO_CSV
 

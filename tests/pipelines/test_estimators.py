@@ -22,8 +22,8 @@ from pipelines.estimators import (
     predictions_frame,
     train_model,
 )
-from pipelines.evaluation import band_metrics
 from pipelines.features import TARGET_COLUMN, build_features, build_target
+from pipelines.metrics import score_predictions
 from pipelines.signals import SignalConfig
 
 START = pd.Timestamp("2025-01-01")
@@ -194,7 +194,7 @@ def test_band_is_calibrated_out_of_sample_on_random_walks() -> None:
     test = frame[(frame["date"] >= cut) & frame[TARGET_COLUMN].notna()]
     model = make_model(horizon=horizon, **SMALL).fit(train)
     assert model.calibrated_
-    got = band_metrics(test[TARGET_COLUMN].to_numpy(), model.predict_band(test))
+    got = score_predictions(test, model.predict_band(test))
     assert 0.74 <= got["band_coverage"] <= 0.86, got
     assert 0.05 <= got["band_below"] <= 0.15, got
     assert 0.05 <= got["band_above"] <= 0.15, got
@@ -226,12 +226,12 @@ def test_conformal_step_widens_the_band_when_volatility_rises() -> None:
     model = make_model(horizon=horizon, **SMALL).fit(train)
     assert model.calibration_["raw_block_coverage"] < 0.6
     assert model.offset_ > 0
-    got = band_metrics(test[TARGET_COLUMN].to_numpy(), model.predict_band(test))
+    got = score_predictions(test, model.predict_band(test))
     assert 0.75 <= got["band_coverage"] <= 0.85, got
     # Without the conformal step (quantile models on every training row) it stays too narrow.
     raw = make_model(horizon=horizon, calibration_days=0, **SMALL).fit(train)
     assert not raw.calibrated_
-    raw_got = band_metrics(test[TARGET_COLUMN].to_numpy(), raw.predict_band(test))
+    raw_got = score_predictions(test, raw.predict_band(test))
     assert raw_got["band_coverage"] < 0.72, raw_got
 
 

@@ -12,24 +12,29 @@ import pandas as pd
 import pytest
 
 from pipelines.estimators import Band, FairValueEstimator, default_estimators
+from pipelines.evaluation import _feature_frame as _frame
 from pipelines.evaluation import (
-    BASE_KEYS,
-    METRIC_KEYS,
-    SIGNAL_KEYS,
-    base_rates,
-    coverage,
-    flip_rate,
+    backtest_feature_frame,
+    finalize_backtest,
     fold_cuts,
+    fold_estimators,
     leave_cards_out_backtest,
-    mape,
-    precision_recall,
-    rmse,
-    score_predictions,
-    signal_rate,
+    tally_folds,
     training_mask,
+    training_sample,
     walk_forward_backtest,
 )
 from pipelines.features import TARGET_COLUMN, build_target
+from pipelines.metrics import (
+    BASE_KEYS,
+    METRIC_KEYS,
+    SIGNAL_KEYS,
+    add,
+    base_rates,
+    flip_counts,
+    score_predictions,
+    tally,
+)
 from pipelines.signals import SignalConfig
 
 DEMO_CSV = (
@@ -88,43 +93,51 @@ def spy_factory(log: list[tuple[pd.DataFrame, pd.DataFrame]]):
 # --- metrics on hand-computed examples -------------------------------------------------
 
 
-def test_mape_is_a_fraction_over_finite_pairs() -> None:
-    assert mape([100.0, 200.0], [110.0, 180.0]) == pytest.approx(0.1)
-    assert mape([100.0, np.nan, 50.0], [90.0, 1.0, 60.0]) == pytest.approx((0.1 + 0.2) / 2)
-    assert mape([], []) is None
-    assert mape([1.0], [np.nan]) is None
+def rows(market: list[float], target: list[float]) -> pd.DataFrame:
+    n = len(market)
+    return pd.DataFrame(
+        {
+            "card_id": [f"c{i}" for i in range(n)],
+            "date": pd.Timestamp("2025-01-01"),
+            "market_price": market,
+            TARGET_COLUMN: target,
+        }
+    )
 
 
-def test_rmse_on_hand_example() -> None:
-    assert rmse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]) == pytest.approx(math.sqrt(4 / 3))
-    assert rmse([np.nan], [1.0]) is None
+def test_mape_and_rmse_are_over_rows_with_a_usable_fair_price() -> None:
+    got = score_predictions(rows([1.0] * 3, [100.0, 200.0, 50.0]), np.array([110.0, 180.0, np.nan]))
+    assert got["mape"] == pytest.approx(0.1)
+    assert got["rmse"] == pytest.approx(math.sqrt((100 + 400) / 2))
+    assert got["coverage"] == pytest.approx(2 / 3)
+    none = score_predictions(rows([1.0], [100.0]), np.array([np.nan]))
+    assert (none["mape"], none["rmse"], none["coverage"]) == (None, None, 0.0)
+    empty = score_predictions(rows([], []), np.empty(0))
+    assert (empty["n"], empty["coverage"], empty["signal_rate"]) == (0, None, None)
 
 
-def test_precision_recall_and_undefined_cases() -> None:
-    assert precision_recall([1, 1, 0, 0], [1, 0, 1, 0]) == (0.5, 0.5)
-    assert precision_recall([1, 1, 1, 0], [1, 1, 0, 0]) == (pytest.approx(2 / 3), 1.0)
-    assert precision_recall([0, 0], [1, 0]) == (None, 0.0)  # no prediction
-    assert precision_recall([1, 0], [0, 0]) == (0.0, None)  # nothing to find
-    assert precision_recall([], []) == (None, None)
-
-
-def test_signal_rate_counts_buy_and_sell() -> None:
-    assert signal_rate(["BUY", "HOLD", "SELL", "HOLD"]) == 0.5
-    assert signal_rate([]) is None
-
-
-def test_flip_rate_compares_each_card_with_its_previous_day() -> None:
+def test_flip_counts_compare_each_card_with_its_previous_day() -> None:
     cards = ["b", "a", "a", "b", "a"]
     dates = pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-01", "2025-01-01", "2025-01-02"])
     signals = ["HOLD", "HOLD", "BUY", "SELL", "BUY"]
-    # a: BUY, BUY, HOLD -> 1 flip in 2; b: SELL, HOLD -> 1 flip in 1
-    assert flip_rate(cards, dates, signals) == pytest.approx(2 / 3)
-    assert flip_rate(["a"], dates[:1], ["BUY"]) is None
+    # a: BUY, BUY, HOLD -> 1 change in 2 pairs; b: SELL, HOLD -> 1 change in 1 pair
+    assert flip_counts(cards, dates, signals) == (2, 3)
+    assert flip_counts(["a"], dates[:1], ["BUY"]) == (0, 0)
 
 
-def test_coverage_counts_usable_fair_prices() -> None:
-    assert coverage([1.0, np.nan, 2.0, 0.0]) == 0.5
-    assert coverage([]) is None
+def test_tallies_of_separate_rows_add_up_to_the_tally_of_all() -> None:
+    frame = hand_frame()
+    fair = np.array([125.0, np.nan, 50.0, 100.0, 1.0])
+    band = Band(fair, fair * 0.9, fair * 1.1)
+    whole = tally(frame, band)
+    parts = [
+        tally(frame.iloc[i : i + 1], Band(*(v[i : i + 1] for v in band))) for i in range(len(frame))
+    ]
+    summed = add(parts)
+    # everything but the flips, which need a card's rows together
+    assert {k: v for k, v in summed.items() if "flips" not in k and "pairs" not in k} == {
+        k: v for k, v in whole.items() if "flips" not in k and "pairs" not in k
+    }
 
 
 def hand_frame() -> pd.DataFrame:
@@ -182,6 +195,35 @@ def test_base_rates_count_every_scored_day() -> None:
         "up_rate": 0.5,
         "mean_return": pytest.approx(0.0125),
     }
+
+
+def test_shards_of_cards_give_exactly_the_one_pass_backtest() -> None:
+    """What the pipeline does on card shards: one sample for the fold models, then each
+    shard's rows tallied on its own; the sum is the backtest of everything at once."""
+    prices = random_walks(n_cards=7, n_days=160, seed=4)
+    frame = _frame(prices, 7)
+    factory = lambda: default_estimators(horizon=7, **SMALL)  # noqa: E731
+    whole = backtest_feature_frame(frame, horizon=7, estimators=factory)
+
+    cuts = fold_cuts(frame["date"])
+    models = fold_estimators(training_sample(frame), cuts, 7, factory)
+    shards = [{"card-0", "card-3", "card-5"}, {"card-1", "card-2"}, {"card-4", "card-6"}]
+    tallied = [
+        tally_folds(frame[frame["card_id"].isin(cards)], cuts, models, SignalConfig())
+        for cards in shards
+    ]
+    sharded = finalize_backtest(7, cuts, SignalConfig(), *map(list, zip(*tallied, strict=True)))
+    assert rounded(sharded) == rounded(whole)  # equal but for float summation order
+
+
+def rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 12)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
 
 
 def test_band_metrics_of_a_band_less_estimator_are_undefined() -> None:

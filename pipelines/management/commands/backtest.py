@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.data import load_price_frame
-from pipelines.evaluation import ACCURACY_KEYS, BASE_KEYS, SIGNAL_KEYS, walk_forward_backtest
+from pipelines.evaluation import walk_forward_backtest
+from pipelines.metrics import ACCURACY_KEYS, BASE_KEYS, SIGNAL_KEYS
 from pipelines.signals import RULES, SignalConfig
 from pipelines.training import ml_threads
 
