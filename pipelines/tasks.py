@@ -112,10 +112,22 @@ def sweep_training_runs() -> int:
     soft_time_limit=1800,
     time_limit=1900,
 )
-def collect_prices_task(source: str | None = None, days: int = 1) -> dict[str, Any]:
-    """Collect today's prices from the configured source, then score them (no retraining)."""
+def collect_prices_task(source: str | None = None, days: int | None = None) -> dict[str, Any]:
+    """Collect the latest prices from the configured source, then score them (no retraining).
+
+    tcgcsv: today's live prices and the archives of the two days before, skipping days
+    already ingested (a day missed while the worker or the network was down is caught up
+    the next night). Unreachable source: the run is recorded as failed and retried later.
+    """
     from prices.collection import collect_prices
 
-    result = collect_prices(source or settings.POKEWATCH_PRICE_SOURCE, days=days)
+    source = source or settings.POKEWATCH_PRICE_SOURCE
+    if source == "tcgcsv":
+        from prices.backfill import collect_days
+
+        collected = collect_days(days=days or 3, trigger="schedule")
+        logger.info("collection: %s", collected.summary())
+        return {"received": collected.rows, "run": collected.run.pk, "scored": collected.scored}
+    result = collect_prices(source, days=days or 1)
     logger.info("collection: %s", result.summary())
     return {"received": result.received, "created": result.created, "scored": result.scored}

@@ -61,3 +61,14 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_int_list(name: str) -> list[int]:
+    """Comma-separated integers; empty or unset: an empty list."""
+    items = env_list(name)
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be comma-separated integers, got {os.environ.get(name)!r}"
+        ) from None

@@ -7,13 +7,22 @@ Redis. Production (``DEBUG`` off) refuses to start with an unsafe configuration.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from pokewatch_site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from pokewatch_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_int_list,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("POKEWATCH_VAR_DIR", str(BASE_DIR / "var")))
@@ -301,6 +310,10 @@ POKEWATCH_TCGCSV_CATEGORY = env_int("POKEWATCH_TCGCSV_CATEGORY", 3)  # 3: Pokém
 POKEWATCH_TCGCSV_TIMEOUT = env_float("POKEWATCH_TCGCSV_TIMEOUT", 30.0)
 POKEWATCH_TCGCSV_MAX_RETRIES = env_int("POKEWATCH_TCGCSV_MAX_RETRIES", 4)
 POKEWATCH_TCGCSV_CACHE_DIR = VAR_DIR / "tcgcsv"  # downloaded archives and catalog metadata
+# Which (product, printing) pairs become cards: those of these groups (sets; empty: the
+# whole catalog) whose price reaches the minimum when first seen.
+POKEWATCH_TCGCSV_GROUPS = env_int_list("POKEWATCH_TCGCSV_GROUPS")
+POKEWATCH_TCGCSV_MIN_PRICE = Decimal(str(env_float("POKEWATCH_TCGCSV_MIN_PRICE", 0.0)))
 POKEMON_PRICE_TRACKER_API_KEY = env_str("POKEMON_PRICE_TRACKER_API_KEY")
 POKEMON_PRICE_TRACKER_BASE_URL = env_str(
     "POKEMON_PRICE_TRACKER_BASE_URL", "https://www.pokemonpricetracker.com/api/v2"

@@ -21,7 +21,8 @@ def copy_lines(
 
     ``blocks`` yields text made of whole lines (one line or many), each line ending in a
     newline. ``cursor`` is Django's cursor wrapper on a psycopg 3 connection. Values must
-    not contain tabs, newlines or backslashes (ids, dates, numbers and plain codes).
+    not contain tabs, newlines or backslashes (ids, dates, numbers and plain codes) unless
+    escaped as COPY's text format wants (``ingestion._copy_text``).
     """
     raw = cursor.cursor  # the psycopg cursor under Django's wrapper
     buffer: list[str] = []

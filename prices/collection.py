@@ -14,7 +14,7 @@ from prices.sources.base import PriceSource, SourceCard
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("pokemonpricetracker", "simulated")
+SOURCES = ("tcgcsv", "pokemonpricetracker", "simulated")
 MAX_DAYS = 3650
 
 
@@ -27,6 +27,8 @@ def get_source(name: str, *, seed: int = 42, extra_cards: int = 0) -> PriceSourc
         from prices.sources.simulated import SimulatedSource
 
         return SimulatedSource(seed=seed, extra_cards=extra_cards)
+    if name == "tcgcsv":
+        raise InvalidInput("tcgcsv collects day by day: use prices.backfill.collect_days")
     raise InvalidInput(f"unknown price source {name!r}; choose one of {', '.join(SOURCES)}")
 
 

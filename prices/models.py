@@ -202,6 +202,61 @@ class SignalRecord(models.Model):
         return up if self.signal == Prediction.Signal.BUY else self.realised_return < 0
 
 
+class IngestedDay(models.Model):
+    """A day a day-by-day source (tcgcsv) has been ingested completely, in the same
+    transaction as its prices: a backfill skips these days unless forced."""
+
+    source = models.CharField(max_length=40)
+    date = models.DateField()
+    rows = models.PositiveIntegerField(default=0, help_text="prices written (created or kept)")
+    unpriced = models.PositiveIntegerField(default=0, help_text="rows without a market price")
+    cards_created = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+    ingested_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "date"], name="ingestedday_unique_source_date"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.date} ({self.rows} prices)"
+
+
+class CollectionRun(models.Model):
+    """One price collection (a command, the daily schedule, the admin button) and its outcome."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        PARTIAL = "partial", "partial (some days failed or were missing)"
+        FAILED = "failed"
+
+    source = models.CharField(max_length=40)
+    trigger = models.CharField(max_length=12, default="command")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    first_day = models.DateField(null=True, blank=True)
+    last_day = models.DateField(null=True, blank=True)
+    days_ingested = models.PositiveIntegerField(default=0)
+    days_skipped = models.PositiveIntegerField(default=0, help_text="already ingested")
+    days_missing = models.PositiveIntegerField(default=0, help_text="the source had nothing")
+    days_failed = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    cards_created = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"collection #{self.pk} {self.source} {self.status}"
+
+
 class CacheGeneration(models.Model):
     """One row: the prediction cache's generation, bumped in the publishing transaction.
 

@@ -126,6 +126,32 @@ def test_postgresql_uses_copy_and_on_conflict(make_card, django_assert_max_num_q
     assert result.created == 500
 
 
+@pytest.mark.postgres
+def test_a_catalog_of_new_cards_is_copied_in_with_awkward_names_intact(
+    db, django_assert_max_num_queries
+) -> None:
+    infos = [
+        CardInfo(
+            card_id=f"tcgplayer-{n}-holofoil",
+            name=f"Card {n}\twith a tab, a \\ backslash\nand a newline",
+            set_name="Set é",
+            tcgplayer_id=n,
+            printing="Holofoil",
+            url=f"https://www.tcgplayer.com/product/{n}",
+        )
+        for n in range(1, 1502)
+    ]
+    rows = [PriceRow(i.card_id, date(2026, 1, 1), Decimal("1.00")) for i in infos]
+    with django_assert_max_num_queries(20):  # COPY, not a statement per thousand cards
+        result = upsert_prices(rows, source="tcgcsv", new_cards=infos)
+    assert result.cards_created == 1501 and result.created == 1501
+    card = Card.objects.get(card_id="tcgplayer-7-holofoil")
+    assert card.name == "Card 7\twith a tab, a \\ backslash\nand a newline"
+    assert (card.set_name, card.tcgplayer_id, card.printing) == ("Set é", 7, "Holofoil")
+    assert (card.tags, card.active, card.category, card.language) == ([], True, "other", "en")
+    assert card.created_at is not None and card.latest_price_date == date(2026, 1, 1)
+
+
 def test_progress_is_reported_for_large_batches(make_card, write_path) -> None:
     make_card(card_id="a")
     start = date(2000, 1, 1)

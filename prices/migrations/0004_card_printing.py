@@ -4,34 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('prices', '0003_bands_and_track_record'),
+        ("prices", "0003_bands_and_track_record"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='card',
-            name='image_url',
+            model_name="card",
+            name="image_url",
             field=models.URLField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='card',
-            name='printing',
-            field=models.CharField(blank=True, help_text="TCGplayer's subTypeName, e.g. Holofoil, Normal", max_length=40),
+            model_name="card",
+            name="printing",
+            field=models.CharField(
+                blank=True,
+                help_text="TCGplayer's subTypeName, e.g. Holofoil, Normal",
+                max_length=40,
+            ),
         ),
         migrations.AddField(
-            model_name='card',
-            name='url',
-            field=models.URLField(blank=True, help_text='the product on TCGplayer', max_length=300),
+            model_name="card",
+            name="url",
+            field=models.URLField(blank=True, help_text="the product on TCGplayer", max_length=300),
         ),
         migrations.AlterField(
-            model_name='card',
-            name='tcgplayer_id',
+            model_name="card",
+            name="tcgplayer_id",
             field=models.PositiveIntegerField(blank=True, db_index=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='card',
-            constraint=models.UniqueConstraint(condition=models.Q(('tcgplayer_id__isnull', False)), fields=('tcgplayer_id', 'printing'), name='card_unique_tcgplayer_printing'),
+            model_name="card",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("tcgplayer_id__isnull", False)),
+                fields=("tcgplayer_id", "printing"),
+                name="card_unique_tcgplayer_printing",
+            ),
         ),
     ]

@@ -12,11 +12,26 @@ from django.db import migrations
 
 # productId: printing, from the 2025-09-21 archive.
 DEMO_PRINTINGS = {
-    241673: "Holofoil", 242811: "Normal", 253266: "Holofoil", 256141: "Normal",
-    265519: "Normal", 283389: "Normal", 453470: "Normal", 476452: "Normal",
-    501257: "Normal", 509980: "Holofoil", 517045: "Holofoil", 523880: "Holofoil",
-    536225: "Normal", 542929: "Holofoil", 552999: "Normal", 557354: "Normal",
-    565606: "Normal", 590027: "Holofoil", 593355: "Normal", 610516: "Holofoil",
+    241673: "Holofoil",
+    242811: "Normal",
+    253266: "Holofoil",
+    256141: "Normal",
+    265519: "Normal",
+    283389: "Normal",
+    453470: "Normal",
+    476452: "Normal",
+    501257: "Normal",
+    509980: "Holofoil",
+    517045: "Holofoil",
+    523880: "Holofoil",
+    536225: "Normal",
+    542929: "Holofoil",
+    552999: "Normal",
+    557354: "Normal",
+    565606: "Normal",
+    590027: "Holofoil",
+    593355: "Normal",
+    610516: "Holofoil",
     610931: "Normal",
 }
 OLD_SUFFIX = {"Holofoil": "card", "Normal": "sealed"}

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import time
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from prices.backfill import CollectionResult, DayOutcome, collect_days
 from prices.collection import SOURCES, collect_prices
 from prices.errors import PokeWatchError
 
@@ -17,24 +20,60 @@ def _iso_date(value: str) -> date:
         raise CommandError(f"--date must be YYYY-MM-DD, got {value!r}") from None
 
 
+def _price(value: str) -> Decimal:
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        raise CommandError(f"--min-price must be a number, got {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise CommandError(f"--min-price must be 0 or more, got {value!r}")
+    return price
+
+
 class Command(BaseCommand):
-    help = "Fetch prices from a source for every active card and upsert them (idempotent)."
+    help = (
+        "Fetch prices from a source and upsert them (idempotent). tcgcsv reads one daily "
+        "archive per day of the window (the live prices for today), a transaction per day; "
+        "days already ingested are skipped unless --force, so a long backfill can resume."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", choices=SOURCES, default=settings.POKEWATCH_PRICE_SOURCE)
         parser.add_argument("--date", type=_iso_date, help="last day to fetch (default: today)")
         parser.add_argument("--days", type=int, default=1, help="number of days up to --date")
+        parser.add_argument(
+            "--force", action="store_true", help="tcgcsv: ingest days already ingested again"
+        )
+        parser.add_argument(
+            "--group",
+            type=int,
+            action="append",
+            help="tcgcsv: only this group (set) id; repeat for several (default: the whole "
+            "catalog, or POKEWATCH_TCGCSV_GROUPS)",
+        )
+        parser.add_argument(
+            "--min-price",
+            type=_price,
+            help="tcgcsv: a product not tracked yet becomes a card from this price (USD) on",
+        )
         parser.add_argument("--seed", type=int, default=42, help="simulator seed")
         parser.add_argument(
             "--cards", type=int, default=0, help="simulator: add this many simulated cards"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["cards"] and options["source"] != "simulated":
+        source = options["source"]
+        if options["cards"] and source != "simulated":
             raise CommandError("--cards only applies to --source simulated")
+        tcgcsv_only = ("force", "group", "min_price")
+        if source != "tcgcsv" and any(options[o] for o in tcgcsv_only):
+            raise CommandError("--force, --group and --min-price only apply to --source tcgcsv")
         try:
+            if source == "tcgcsv":
+                self._tcgcsv(options)
+                return
             result = collect_prices(
-                options["source"],
+                source,
                 end=options["date"],
                 days=options["days"],
                 seed=options["seed"],
@@ -51,3 +90,63 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write(self.style.SUCCESS(result.summary()))
+
+    def _tcgcsv(self, options: dict[str, Any]) -> None:
+        progress = _Progress(self, options["days"])
+        try:
+            result = collect_days(
+                options["date"],
+                options["days"],
+                force=options["force"],
+                group_ids=options["group"],
+                min_price=options["min_price"],
+                on_day=progress.day,
+            )
+        finally:
+            progress.close()
+        self._report(result)
+
+    def _report(self, result: CollectionResult) -> None:
+        style = self.style.WARNING if result.count("failed") else self.style.SUCCESS
+        self.stdout.write(style(result.summary()))
+        if result.count("failed"):
+            raise CommandError(
+                f"{result.count('failed')} day(s) failed and wrote nothing; run again to retry "
+                f"them (collection #{result.run.pk})"
+            )
+
+
+class _Progress:
+    """A progress bar (days, prices, rate, ETA) on a terminal; a line per day otherwise."""
+
+    def __init__(self, command: BaseCommand, days: int) -> None:
+        self.command = command
+        self.started = time.perf_counter()
+        self.rows = 0
+        self.bar = None
+        if command.stdout.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=days, unit="day", file=command.stdout._out, dynamic_ncols=True)
+
+    def day(self, outcome: DayOutcome) -> None:
+        self.rows += outcome.rows
+        rate = self.rows / max(time.perf_counter() - self.started, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{outcome.day} {self.rows:,} prices, {rate:,.0f}/s")
+            self.bar.update(1)
+            if outcome.status == "failed":
+                self.bar.write(f"{outcome.day}: failed: {outcome.detail}")
+            return
+        if outcome.status == "ingested":
+            text = (
+                f"{outcome.day}: {outcome.rows:,} prices, {outcome.cards_created:,} new cards "
+                f"in {outcome.seconds:.1f} s ({self.rows:,} so far, {rate:,.0f} prices/s)"
+            )
+        else:
+            text = f"{outcome.day}: {outcome.status}: {outcome.detail}"
+        self.command.stdout.write(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
