@@ -32,18 +32,26 @@ _SQL = """
 
 
 def load_price_frame(
-    *, start: date | None = None, end: date | None = None, card_ids: list[str] | None = None
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    card_ids: list[str] | None = None,
+    card_pk_range: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Prices of active cards as ``card_id, date (datetime64), market_price, category``.
+    """Prices of active cards (of a range of primary keys: a shard) as ``card_id, date
+    (datetime64), market_price, category``.
 
     One row per card and day, from the card's one source (see the module's docstring).
     ``card_id`` and ``category`` are categoricals: an integer code per row, not a string.
     """
+    active = Card.objects.filter(active=True)
+    if card_pk_range is not None:
+        active = active.filter(pk__range=card_pk_range)
     cards = pd.DataFrame.from_records(
-        list(Card.objects.filter(active=True).values_list("pk", "card_id", "category")),
+        list(active.values_list("pk", "card_id", "category")),
         columns=["pk", "card_id", "category"],
     )
-    where, params = _filters(start, end, card_ids)
+    where, params = _filters(start, end, card_ids, card_pk_range)
     sql = _SQL.format(where=where)
     if connection.vendor == "postgresql":
         raw = _copy_out(sql, params)
@@ -69,10 +77,16 @@ def load_price_frame(
 
 
 def _filters(
-    start: date | None, end: date | None, card_ids: list[str] | None
+    start: date | None,
+    end: date | None,
+    card_ids: list[str] | None,
+    card_pk_range: tuple[int, int] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
+    if card_pk_range is not None:  # a shard: a range scan of the (card, date, source) index
+        clauses.append("AND p.card_id BETWEEN %s AND %s")
+        params.extend(card_pk_range)
     if start is not None:
         clauses.append("AND p.date >= %s")
         params.append(start)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -309,20 +310,36 @@ def add_market_features(frame: pd.DataFrame) -> None:
         frame[column] = medians[codes].astype(np.float32)
 
 
-def build_target(prices: pd.DataFrame, horizon: int = 7) -> pd.Series:
+def build_target(
+    prices: pd.DataFrame, horizon: int = 7, *, as_of: date | pd.Timestamp | None = None
+) -> pd.Series:
     """Median observed price over days t+1 .. t+H for every observed card-day.
 
     Aligned with ``build_features(prices, horizon)`` (same cleaned rows, same order).
-    NaN when the card has no observation on or after t+H, or when fewer than
-    ``ceil(H / 2)`` of the H future days are observed.
+    NaN when the window is not over yet, i.e. t + H is after ``as_of`` (the last day the
+    prices could show: by default the newest day in ``prices``; a shard of cards passes
+    the whole catalog's), or when fewer than ``ceil(H / 2)`` of the H days have a price.
     """
     df = clean_prices(prices)
     h = max(int(horizon), 1)
     if df.empty:
         return pd.Series(dtype=float, name=TARGET_COLUMN)
     g = _DailyGrid.build(df, pad=h)
-    med = pd.Series(g.price).rolling(h, min_periods=math.ceil(h / 2)).median()
-    # The window ending at t+H covers t+1..t+H. Shifting it back by H lands in the next
-    # card's padding (NaN) when t+H is past this card's last observation.
-    target = g.at_obs(med.shift(-h), np.float64)
+    # Every card is followed by H days without a price (the next card's padding, and
+    # this tail after the last card), so a window running past a card's last price is
+    # judged the same wherever the card sits in the frame.
+    price = np.concatenate([g.price, np.full(h, np.nan)])
+    med = pd.Series(price).rolling(h, min_periods=math.ceil(h / 2)).median()
+    # The window ending at t+H covers t+1..t+H.
+    target = g.at_obs(med.shift(-h).to_numpy()[: len(g.price)], np.float64)
+    # A window that is not over has no target yet. (Its median over the days it has so
+    # far is not the H-day median; and whether a target exists must depend neither on a
+    # later price nor on which card follows in the frame.)
+    days = df["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    last = (
+        days.max()
+        if as_of is None
+        else np.datetime64(pd.Timestamp(as_of).date(), "D").astype(np.int64)
+    )
+    target[days + h > last] = np.nan
     return pd.Series(target, index=df.index, name=TARGET_COLUMN)

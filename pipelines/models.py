@@ -101,3 +101,40 @@ class TrainingRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class ShardTask(models.Model):
+    """One phase of a training run on one shard of cards, run by a Celery worker.
+
+    The orchestrating step writes the input (pickled: fitted models, settings), a worker of
+    the shard queue computes and writes the output back here; the database is the only
+    thing both sides share (no result backend, no shared disk).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.CASCADE, related_name="shard_tasks"
+    )
+    phase = models.CharField(max_length=20)
+    index = models.PositiveIntegerField()
+    first_card_pk = models.PositiveBigIntegerField()
+    last_card_pk = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    payload = models.BinaryField(help_text="pickled input of the phase")
+    result = models.BinaryField(null=True, blank=True, help_text="pickled output")
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    peak_rss_mb = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "index"]
+
+    def __str__(self) -> str:
+        return f"{self.phase} shard {self.index} ({self.status})"

@@ -11,10 +11,11 @@ from zenml import pipeline  # noqa: E402
 
 @pipeline(enable_cache=False, enable_artifact_metadata=False, enable_step_logs=False)
 def training_pipeline(run_id: int = 0) -> None:
-    prices = steps.load_prices(run_id)
-    features = steps.build_features(run_id, prices)
-    candidate = steps.train_candidate(run_id, features)
-    backtest = steps.evaluate(run_id, features)
+    plan = steps.plan_shards(run_id)
+    sample, days = steps.sample_training(run_id, plan)
+    candidate = steps.train_candidate(run_id, sample)
+    backtest = steps.evaluate(run_id, plan, sample, days)
     decision = steps.quality_gate(run_id, backtest)
-    version_id, predictions = steps.register_model(run_id, decision, candidate, features, backtest)
-    steps.publish(run_id, version_id, predictions)
+    version_id = steps.register_model(run_id, decision, candidate, sample, backtest)
+    served = steps.serve(run_id, plan, version_id)
+    steps.publish(run_id, version_id, served)

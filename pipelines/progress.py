@@ -21,6 +21,11 @@ logger = logging.getLogger("pipelines.progress")
 reporter: Callable[[str], None] = logger.info
 
 
+def reporter_of() -> Callable[[str], None]:
+    """A callable writing to wherever progress lines go when it is called."""
+    return lambda line: reporter(line)
+
+
 class StepRecord:
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id

@@ -21,7 +21,7 @@ from prices.models import Prediction
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PREDICTION_COLUMNS", "PublishResult", "publish", "write_predictions"]
+__all__ = ["PREDICTION_COLUMNS", "PublishResult", "promote", "publish", "write_predictions"]
 
 
 @dataclass
@@ -38,26 +38,44 @@ def publish(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> PublishResult:
-    """Write ``predictions`` for ``version``, flip the champion pointer, bump the cache.
+    """Write ``predictions`` for ``version`` and make it the champion, in one transaction.
 
-    Those happen in one transaction, with the track record of the days this version
-    serves first (``track_record.record_served``): if any of them fails, the previous
-    champion and its predictions stay exactly as they were. Only after the commit are the
-    other versions' predictions pruned (a failure there leaves extra rows, never missing
-    ones); the predictions that were served stay in the track record.
+    See :func:`promote`; the training pipeline writes its predictions shard by shard
+    beforehand and calls :func:`promote` alone.
     """
     frame = predictions.dropna(subset=["fair_price"])
     frame = frame[frame["fair_price"] > 0]
     with transaction.atomic():
         written = write_predictions(version, frame, progress=progress)
-        track_record.record_served(version)
-        ModelVersion.objects.filter(is_champion=True).exclude(pk=version.pk).update(
-            is_champion=False
-        )
-        version.is_champion = True
-        version.promoted_at = timezone.now()
-        version.save(update_fields=["is_champion", "promoted_at"])
-        generation = caching.bump_generation()
+        generation = _make_champion(version)
+    return _published(version, written, generation)
+
+
+def promote(version: ModelVersion) -> PublishResult:
+    """Make ``version``, whose predictions are written, the champion.
+
+    In one transaction: the track record of the days this version serves first
+    (``track_record.record_served``), the champion flip and the cache generation bump; if
+    any of them fails, the previous champion and its predictions stay exactly as they
+    were. Only after the commit are the other versions' predictions pruned (a failure
+    there leaves extra rows, never missing ones); what was served stays in the track record.
+    """
+    with transaction.atomic():
+        written = Prediction.objects.filter(model_version=version).count()
+        generation = _make_champion(version)
+    return _published(version, written, generation)
+
+
+def _make_champion(version: ModelVersion) -> int:
+    track_record.record_served(version)
+    ModelVersion.objects.filter(is_champion=True).exclude(pk=version.pk).update(is_champion=False)
+    version.is_champion = True
+    version.promoted_at = timezone.now()
+    version.save(update_fields=["is_champion", "promoted_at"])
+    return caching.bump_generation()
+
+
+def _published(version: ModelVersion, written: int, generation: int) -> PublishResult:
     pruned = prune_predictions(keep=version)
     logger.info(
         "published %s: %d predictions, pruned %d, cache generation %d",

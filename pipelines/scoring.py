@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -22,7 +23,7 @@ from pipelines.publishing import write_predictions
 from pipelines.signals import SignalConfig
 from pipelines.training import ml_threads
 from prices import caching
-from prices.models import Prediction, PricePoint
+from prices.models import Card, Prediction, PricePoint
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ def _score(since: date | None) -> ScoreResult:
     if champion is None:
         return ScoreResult(None, 0, since)
     if since is None:
-        latest = PricePoint.objects.aggregate(latest=Max("date"))["latest"]
+        latest = Card.objects.filter(active=True).aggregate(latest=Max("latest_price_date"))[
+            "latest"
+        ]
         if latest is None:
             return ScoreResult(str(champion), 0, None)
         since = latest - timedelta(days=settings.POKEWATCH_SERVING_WINDOW_DAYS - 1)
@@ -69,24 +72,43 @@ def _score(since: date | None) -> ScoreResult:
     if missing.empty:
         return ScoreResult(str(champion), 0, since)
 
-    # Every card's prices, not only the unscored ones: market features are medians over
-    # all the cards observed on a day.
-    first = missing["date"].min() - pd.Timedelta(days=lookback_days(champion.horizon))
-    prices = load_price_frame(start=first.date())
-    frame = build_features(prices, champion.horizon)
-    frame = frame.merge(missing, on=["card_id", "date"], how="inner")
-    with ml_threads():
-        band = estimator_for(champion).predict_band(frame)
-    predictions = predictions_frame(frame, band, SignalConfig.from_settings(champion.signal_rule))
-    predictions = predictions[predictions["fair_price"] > 0].drop(
-        columns=[TARGET_COLUMN], errors="ignore"
-    )
+    estimator = estimator_for(champion)
+    config = SignalConfig.from_settings(champion.signal_rule)
+    first = (missing["date"].min() - pd.Timedelta(days=lookback_days(champion.horizon))).date()
+    written = 0
     with transaction.atomic():
-        written = write_predictions(champion, predictions)
+        # Shard by shard of cards (the features of a card need its own prices only), so
+        # memory stays that of one shard, whatever the number of cards to score.
+        for low, high in _pk_ranges(missing["card_pk"].unique()):
+            prices = load_price_frame(start=first, card_pk_range=(low, high))
+            frame = build_features(prices, champion.horizon)
+            frame = frame.merge(
+                missing.loc[missing["card_pk"].between(low, high), ["card_id", "date"]],
+                on=["card_id", "date"],
+                how="inner",
+            )
+            if frame.empty:
+                continue
+            with ml_threads():
+                band = estimator.predict_band(frame)
+            predictions = predictions_frame(frame, band, config)
+            predictions = predictions[predictions["fair_price"] > 0].drop(
+                columns=[TARGET_COLUMN], errors="ignore"
+            )
+            written += write_predictions(champion, predictions)
         track_record.record_served(champion, since=missing["date"].min().date())
         caching.bump_generation()
     logger.info("scored %d new prices with %s", written, champion)
     return ScoreResult(str(champion), written, since)
+
+
+def _pk_ranges(pks: Iterable[int]) -> list[tuple[int, int]]:
+    """(first, last) primary keys of shards of ``POKEWATCH_SHARD_CARDS`` cards."""
+    ordered = sorted(int(pk) for pk in pks)
+    size = max(int(settings.POKEWATCH_SHARD_CARDS), 1)
+    return [
+        (ordered[i], ordered[min(i + size, len(ordered)) - 1]) for i in range(0, len(ordered), size)
+    ]
 
 
 def score_after_ingestion(first_date: date | None) -> ScoreResult | None:
@@ -125,9 +147,9 @@ def _unscored(champion: ModelVersion, since: date) -> pd.DataFrame:
     rows = (
         PricePoint.objects.filter(date__gte=since, card__active=True)
         .exclude(Exists(has_prediction))
-        .values_list("card__card_id", "date")
+        .values_list("card_id", "card__card_id", "date")
         .distinct()
     )
-    frame = pd.DataFrame.from_records(list(rows), columns=["card_id", "date"])
+    frame = pd.DataFrame.from_records(list(rows), columns=["card_pk", "card_id", "date"])
     frame["date"] = pd.to_datetime(frame["date"])
     return frame

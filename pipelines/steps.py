@@ -1,4 +1,9 @@
-"""ZenML steps: thin wrappers that time themselves and call pipelines.training."""
+"""ZenML steps: thin wrappers that time themselves and call pipelines.training.
+
+The frames that travel between steps are small whatever the catalog: the plan (shards of
+cards), the training sample (~1M rows at most) and the backtest's JSON. The prices
+themselves are read shard by shard inside the steps (pipelines/sharding.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,8 @@ import pandas as pd
 
 from pipelines import training
 from pipelines.models import ModelVersion
-from pipelines.progress import step_timer
+from pipelines.progress import reporter_of, step_timer
+from pipelines.sharding import Plan
 from pipelines.zenml_env import import_zenml
 
 import_zenml()
@@ -19,37 +25,51 @@ def _config() -> training.TrainingConfig:
     return training.TrainingConfig.from_settings()
 
 
-# enable_cache=False everywhere: the load step reads the database, which ZenML cannot
-# see, so a cached result could be stale, and every later step depends on it.
-# Artifacts are still stored, but ZenML is not asked to describe() multi-million-row
-# frames for metadata and visualizations: that cost more memory than the steps themselves.
+# enable_cache=False everywhere: the steps read the database, which ZenML cannot see, so a
+# cached result could be stale, and every later step depends on them.
+# Artifacts are still stored, but ZenML is not asked to describe() frames for metadata
+# and visualizations: that cost more memory than the steps themselves.
 pipeline_step = step(
     enable_cache=False, enable_artifact_metadata=False, enable_artifact_visualization=False
 )
 
 
 @pipeline_step
-def load_prices(run_id: int) -> Annotated[pd.DataFrame, "prices"]:
-    with step_timer(run_id, "load_prices"):
-        return training.load_prices()
+def plan_shards(run_id: int) -> Annotated[Plan, "plan"]:
+    with step_timer(run_id, "plan_shards"):
+        planned = training.plan()
+        reporter_of()(
+            f"  {planned.prices:,} prices of {sum(s.cards for s in planned.shards):,} cards "
+            f"in {len(planned.shards)} shard(s); training sample rate {planned.sample_rate:.4f}"
+        )
+        return planned
 
 
 @pipeline_step
-def build_features(run_id: int, prices: pd.DataFrame) -> Annotated[pd.DataFrame, "features"]:
-    with step_timer(run_id, "build_features"):
-        return training.make_feature_frame(prices, _config())
+def sample_training(
+    run_id: int, plan: Plan
+) -> tuple[Annotated[pd.DataFrame, "sample"], Annotated[list[str], "days"]]:
+    with step_timer(run_id, "sample_training"):
+        sample, days = training.sample_training(
+            plan, _config(), run_id=run_id, progress=reporter_of()
+        )
+        return sample, days  # a literal tuple: how ZenML knows there are two artifacts
 
 
 @pipeline_step
-def train_candidate(run_id: int, features: pd.DataFrame) -> Annotated[Any, "candidate"]:
+def train_candidate(run_id: int, sample: pd.DataFrame) -> Annotated[Any, "candidate"]:
     with step_timer(run_id, "train_candidate"):
-        return training.train_candidate(features, _config())
+        return training.train_candidate(sample, _config())
 
 
 @pipeline_step
-def evaluate(run_id: int, features: pd.DataFrame) -> Annotated[dict, "backtest"]:
+def evaluate(
+    run_id: int, plan: Plan, sample: pd.DataFrame, days: list[str]
+) -> Annotated[dict, "backtest"]:
     with step_timer(run_id, "evaluate"):
-        return training.evaluate(features, _config())
+        return training.evaluate(
+            plan, sample, days, _config(), run_id=run_id, progress=reporter_of()
+        )
 
 
 @pipeline_step
@@ -66,27 +86,34 @@ def quality_gate(run_id: int, backtest: dict) -> Annotated[dict, "decision"]:
 
 @pipeline_step
 def register_model(
-    run_id: int, decision: dict, candidate: Any, features: pd.DataFrame, backtest: dict
-) -> tuple[Annotated[int, "model_version_id"], Annotated[pd.DataFrame, "predictions"]]:
+    run_id: int, decision: dict, candidate: Any, sample: pd.DataFrame, backtest: dict
+) -> Annotated[int, "model_version_id"]:
     with step_timer(run_id, "register_model") as record:
-        mlflow_run_id, version, predictions = training.register(
+        mlflow_run_id, version = training.register(
             training.GateDecision(**decision),
             candidate,
-            features,
+            sample,
             backtest,
             _config(),
             run_tags={"pokewatch.training_run": str(run_id)},
         )
         record.registered(mlflow_run_id, version)
-        return (version.pk if version else 0), predictions
+        return version.pk if version else 0
 
 
 @pipeline_step
-def publish(
-    run_id: int, model_version_id: int, predictions: pd.DataFrame
-) -> Annotated[int, "published"]:
+def serve(run_id: int, plan: Plan, model_version_id: int) -> Annotated[int, "served"]:
+    with step_timer(run_id, "serve"):
+        if not model_version_id:
+            return 0
+        version = ModelVersion.objects.get(pk=model_version_id)
+        return training.serve(version, plan, _config(), run_id=run_id, progress=reporter_of())
+
+
+@pipeline_step
+def publish(run_id: int, model_version_id: int, served: int) -> Annotated[int, "published"]:
     with step_timer(run_id, "publish"):
         if not model_version_id:
             return 0
         version = ModelVersion.objects.get(pk=model_version_id)
-        return training.publish_version(version, predictions).written
+        return training.publish_version(version).written

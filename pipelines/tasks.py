@@ -131,3 +131,16 @@ def collect_prices_task(source: str | None = None, days: int | None = None) -> d
     result = collect_prices(source, days=days or 1)
     logger.info("collection: %s", result.summary())
     return {"received": result.received, "created": result.created, "scored": result.scored}
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.POKEWATCH_TRAINING_SOFT_LIMIT,
+    time_limit=settings.POKEWATCH_TRAINING_HARD_LIMIT,
+)
+def run_shard(task_id: int) -> None:
+    """One phase of a training run on one shard of cards (see pipelines.sharding)."""
+    from pipelines.sharding import execute_shard_task
+
+    execute_shard_task(task_id)

@@ -33,7 +33,7 @@ from pipelines.features import build_target, clean_prices
 from pipelines.models import ModelVersion
 from pipelines.signals import SignalConfig, outcomes
 from prices import caching
-from prices.models import Prediction, PricePoint, SignalRecord
+from prices.models import Card, Prediction, SignalRecord
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +96,17 @@ class GradeResult:
 def grade(today: date | None = None) -> GradeResult:
     """Grade every record whose horizon has passed; drop those outside the window.
 
-    A record of day t with horizon H is graded once its card has a price on or after
-    t + H. Its realised median is the median of the card's prices on t+1 … t+H (NULL when
-    fewer than half of those days have a price: too gappy to judge, never counted).
+    A record of day t with horizon H is graded once prices have arrived up to t + H (for
+    any card: the collection is one day for all). Its realised median is the median of
+    the card's prices on t+1 … t+H, the training target's definition (NULL when fewer than
+    half of those days have a price: too gappy to judge, never counted).
     """
     today = today or timezone.localdate()
     result = GradeResult()
     cutoff = today - timedelta(days=settings.POKEWATCH_TRACK_RECORD_DAYS)
     result.pruned, _ = SignalRecord.objects.filter(date__lt=cutoff).delete()
     pending = SignalRecord.objects.filter(graded_at__isnull=True)
-    latest = PricePoint.objects.aggregate(latest=Max("date"))["latest"]
+    latest = Card.objects.aggregate(latest=Max("latest_price_date"))["latest"]
     if latest is None:
         result.pending = pending.count()
         return result
@@ -116,7 +117,7 @@ def grade(today: date | None = None) -> GradeResult:
             .select_related("card")
         )
         if due:
-            result.graded += _grade(due, horizon)
+            result.graded += _grade(due, horizon, latest)
     result.pending = pending.count()
     if result.graded or result.pruned:
         with transaction.atomic():
@@ -125,23 +126,19 @@ def grade(today: date | None = None) -> GradeResult:
     return result
 
 
-def _grade(due: list[SignalRecord], horizon: int) -> int:
-    """Fill in the outcome of ``due`` records (one horizon) whose window is complete."""
+def _grade(due: list[SignalRecord], horizon: int, latest: date) -> int:
+    """Fill in the outcome of ``due`` records (one horizon, window over by ``latest``)."""
     cards = sorted({r.card.card_id for r in due})
     prices = load_price_frame(start=min(r.date for r in due), card_ids=cards)
     observed = clean_prices(prices)[["card_id", "date"]]
-    observed["realised"] = build_target(prices, horizon).to_numpy()
-    last_seen = observed.groupby("card_id", observed=True)["date"].max()
+    observed["realised"] = build_target(prices, horizon, as_of=latest).to_numpy()
     realised = observed.set_index(["card_id", "date"])["realised"]
     now = timezone.now()
     graded: list[SignalRecord] = []
     for record in due:
         key = (record.card.card_id, pd.Timestamp(record.date))
-        seen = last_seen.get(record.card.card_id)
-        if key not in realised.index or seen is None:
+        if key not in realised.index:
             continue  # the record's own price is gone (card deactivated or price deleted)
-        if seen < pd.Timestamp(record.date + timedelta(days=horizon)):
-            continue  # the horizon's last day has no price yet
         value = float(realised.loc[key])
         record.graded_at = now
         if np.isfinite(value):

@@ -85,11 +85,12 @@ def log_training_run(
     params: dict[str, Any],
     backtest: dict[str, Any],
     estimator: Any,
-    predictions: pd.DataFrame,
+    input_example: pd.DataFrame,
     tags: dict[str, str] | None = None,
-    input_example: pd.DataFrame | None = None,
 ) -> tuple[str, str]:
-    """Log one training run: parameters, every estimator's metrics, plots and the model.
+    """Log one training run: parameters, every estimator's metrics, the calibration plot
+    and the model (the serving plots follow once its predictions exist:
+    :func:`log_serving_plots`).
 
     Returns the MLflow run id and the logged model's URI (what ``register`` takes).
     """
@@ -102,13 +103,17 @@ def log_training_run(
         mlflow.log_metrics(flat_metrics(backtest))
         mlflow.log_dict(backtest, "backtest.json")
         with tempfile.TemporaryDirectory() as tmp:
-            for path in _plots(predictions, backtest, Path(tmp)):
-                mlflow.log_artifact(str(path), artifact_path="plots")
-        example = input_example if input_example is not None else predictions.head(0)
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            path = _save(_calibration_figure(backtest, plt), Path(tmp) / "calibration.png", plt)
+            mlflow.log_artifact(str(path), artifact_path="plots")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=_pyfunc_class()(estimator),
-            signature=infer_signature(example, band_frame(estimator, example)),
+            signature=infer_signature(input_example, band_frame(estimator, input_example)),
             pip_requirements=["scikit-learn", "pandas", "numpy"],
         )
         return str(run.info.run_id), str(info.model_uri)
@@ -140,46 +145,68 @@ def load_estimator(registered_name: str, version: str) -> Any:
     return model.unwrap_python_model().estimator
 
 
-def _plots(predictions: pd.DataFrame, backtest: dict[str, Any], folder: Path) -> list[Path]:
+def log_serving_plots(version: Any) -> None:
+    """Add to the version's MLflow run: fair value and band against the market for the
+    three cards with the most predictions, and the signals' distribution (from the
+    database, where the shards wrote them). A failure is logged, never fatal."""
+    try:
+        _log_serving_plots(version)
+    except Exception:  # plots are for people; the predictions are what matters
+        logger.exception("could not log the serving plots of %s", version)
+
+
+def _log_serving_plots(version: Any) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from django.db.models import Count
+    from mlflow import MlflowClient
 
-    paths: list[Path] = [_save(_calibration_figure(backtest, plt), folder / "calibration.png", plt)]
-    if predictions.empty:
-        return paths
-    # Fair value vs market for the three cards with the most history.
-    top = predictions["card_id"].value_counts().index[:3]
+    from prices.models import Prediction
+
+    predictions = Prediction.objects.filter(model_version=version)
+    top = list(
+        predictions.values("card__card_id")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "card__card_id")
+        .values_list("card__card_id", flat=True)[:3]
+    )
+    if not top:
+        return
+    configure()
+    client = MlflowClient()
     fig, axes = plt.subplots(len(top), 1, figsize=(9, 3 * len(top)), squeeze=False)
     for ax, card in zip(axes[:, 0], top, strict=True):
-        rows = predictions[predictions["card_id"] == card]
-        if "fair_low" in rows:
+        rows = pd.DataFrame.from_records(
+            predictions.filter(card__card_id=card)
+            .order_by("date")
+            .values("date", "market_price", "fair_price", "fair_low", "fair_high")
+        ).astype({"market_price": float, "fair_price": float})
+        if rows["fair_low"].notna().any():
             ax.fill_between(
-                rows["date"], rows["fair_low"], rows["fair_high"], alpha=0.2, label="band"
+                rows["date"],
+                rows["fair_low"].astype(float),
+                rows["fair_high"].astype(float),
+                alpha=0.2,
+                label="band",
             )
         ax.plot(rows["date"], rows["market_price"], label="market", linewidth=1)
         ax.plot(rows["date"], rows["fair_price"], label="fair value", linewidth=1)
         ax.set_title(str(card), fontsize=9)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    paths.append(_save(fig, folder / "fair_vs_market.png", plt))
-
-    if "target" in predictions:
-        known = predictions.dropna(subset=["target"])
-        error = (known["fair_price"] - known["target"]) / known["target"]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.hist(error.clip(-0.5, 0.5), bins=50)
-        ax.set_title(f"relative error of fair value vs realised target (n={len(error):,})")
-        paths.append(_save(fig, folder / "error_distribution.png", plt))
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    predictions["signal"].value_counts().reindex(["BUY", "HOLD", "SELL"], fill_value=0).plot.bar(
-        ax=ax
-    )
-    ax.set_title("signal distribution")
-    paths.append(_save(fig, folder / "signal_distribution.png", plt))
-    return paths
+    counts = dict(predictions.values_list("signal").annotate(n=Count("pk")))
+    with tempfile.TemporaryDirectory() as tmp:
+        client.log_artifact(
+            version.mlflow_run_id, str(_save(fig, Path(tmp) / "fair_vs_market.png", plt)), "plots"
+        )
+        fig, ax = plt.subplots(figsize=(5, 4))
+        labels = ["BUY", "HOLD", "SELL"]
+        ax.bar(labels, [counts.get(label, 0) for label in labels])
+        ax.set_title("signals served (the serving window)")
+        path = _save(fig, Path(tmp) / "signal_distribution.png", plt)
+        client.log_artifact(version.mlflow_run_id, str(path), "plots")
 
 
 def _calibration_figure(backtest: dict[str, Any], plt: Any) -> Any:

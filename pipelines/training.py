@@ -1,41 +1,43 @@
 """The training pipeline as plain functions; ZenML steps (pipelines/steps.py) wrap them.
 
-load prices → build features → train candidate → evaluate candidate, champion and
-baselines → quality gate → register in MLflow → publish.
+plan the card shards → sample the training rows → train the candidate → evaluate the
+candidate, the champion's recipe and the baselines (walk-forward, shard by shard) →
+quality gate → register in MLflow → serve (the winner's predictions, shard by shard) →
+publish (the champion flip). Every step that reads prices does it one shard of cards at a
+time (pipelines/sharding.py), so memory does not grow with the catalog.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db.models import Max
 from threadpoolctl import threadpool_limits
 
 from pipelines import tracking
-from pipelines.data import load_price_frame
-from pipelines.estimators import (
-    MODEL_NAME,
-    Band,
-    FairValueEstimator,
-    default_estimators,
-    make_model,
-    predictions_frame,
+from pipelines.estimators import MODEL_NAME, FairValueEstimator, default_estimators, make_model
+from pipelines.evaluation import (
+    DEFAULT_FOLDS,
+    DEFAULT_TEST_FRACTION,
+    finalize_backtest,
+    fold_cuts,
+    fold_estimators,
 )
-from pipelines.evaluation import backtest_feature_frame
-from pipelines.features import TARGET_COLUMN, build_features, build_target
+from pipelines.features import TARGET_COLUMN
 from pipelines.gate import GateConfig, GateDecision, decide
 from pipelines.models import ModelVersion
-from pipelines.publishing import PublishResult, publish
+from pipelines.publishing import PublishResult, promote
+from pipelines.sharding import Plan, make_plan, run_phase
 from pipelines.signals import SignalConfig
+from prices.models import Card, Prediction
 
 logger = logging.getLogger(__name__)
-
-
-SERVING_BLOCK_ROWS = 500_000
 
 
 class NotEnoughData(ValueError):
@@ -74,26 +76,73 @@ def ml_threads() -> threadpool_limits:
     return threadpool_limits(limits=settings.POKEWATCH_ML_THREADS)
 
 
-def load_prices() -> pd.DataFrame:
-    prices = load_price_frame()
-    if prices.empty:
+Progress = Callable[[str], None] | None
+
+
+def plan() -> Plan:
+    """The shards of the active cards; refuses an empty database."""
+    planned = make_plan()
+    if not planned.prices:
         raise NotEnoughData("there are no prices of active cards to train on")
-    return prices
+    return planned
 
 
-def make_feature_frame(prices: pd.DataFrame, config: TrainingConfig) -> pd.DataFrame:
-    frame = build_features(prices, config.horizon)
-    frame[TARGET_COLUMN] = build_target(prices, config.horizon).to_numpy()
-    return frame
+def sample_training(
+    planned: Plan, config: TrainingConfig, *, run_id: int | None = None, progress: Progress = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """The training sample (~1M rows with a target, over every shard) and every day seen."""
+    results = run_phase(
+        "sample",
+        planned.shards,
+        run_id=run_id,
+        on_shard=progress,
+        horizon=config.horizon,
+        rate=planned.sample_rate,
+        as_of=planned.last_day,
+    )
+    frames = [frame for frame, _ in results]
+    sample = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "card_id" in sample:
+        sample["card_id"] = sample["card_id"].astype("category")
+    if sample.empty:
+        raise NotEnoughData("no card has a complete horizon of prices to learn from yet")
+    days = sorted({day.isoformat() for _, seen in results for day in seen})
+    return sample, days
 
 
-def train_candidate(frame: pd.DataFrame, config: TrainingConfig) -> FairValueEstimator:
-    return make_model(horizon=config.horizon).fit(frame)
+def train_candidate(sample: pd.DataFrame, config: TrainingConfig) -> FairValueEstimator:
+    return make_model(horizon=config.horizon).fit(sample)
 
 
-def evaluate(frame: pd.DataFrame, config: TrainingConfig) -> dict[str, Any]:
-    """Walk-forward backtest of the model and the baselines on the shared feature frame."""
-    return backtest_feature_frame(frame, horizon=config.horizon, signal=config.signal)
+def evaluate(
+    planned: Plan,
+    sample: pd.DataFrame,
+    days: list[str],
+    config: TrainingConfig,
+    *,
+    run_id: int | None = None,
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """Walk-forward backtest of the model and the baselines: fold models fitted on the
+    sample here, every shard's rows tallied where it runs, the tallies added up."""
+    cuts = fold_cuts(pd.Series(pd.to_datetime(days)), None, DEFAULT_FOLDS, DEFAULT_TEST_FRACTION)
+    models = fold_estimators(
+        sample, cuts, config.horizon, lambda: default_estimators(horizon=config.horizon)
+    )
+    results = run_phase(
+        "evaluate",
+        planned.shards,
+        run_id=run_id,
+        on_shard=progress,
+        horizon=config.horizon,
+        cuts=cuts,
+        models=models,
+        config=config.signal,
+        as_of=planned.last_day,
+    )
+    tallies = [t for t, _ in results]
+    bases = [b for _, b in results]
+    return finalize_backtest(config.horizon, cuts, config.signal, tallies, bases)
 
 
 def champion_metrics(backtest: dict[str, Any]) -> dict[str, Any] | None:
@@ -109,49 +158,26 @@ def apply_gate(backtest: dict[str, Any], config: TrainingConfig) -> GateDecision
 
 
 def winner_estimator(
-    decision: GateDecision, candidate: FairValueEstimator, frame: pd.DataFrame
+    decision: GateDecision, candidate: FairValueEstimator, sample: pd.DataFrame
 ) -> FairValueEstimator:
-    """The estimator to log (and publish if promoted), fitted on the whole frame."""
+    """The estimator to log (and publish if promoted), fitted on the training sample."""
     if decision.estimator is None or decision.estimator == MODEL_NAME:
         return candidate  # when rejected, the candidate is still logged for the record
     # A baseline's fair value needs no fitting, but its empirical band does.
-    return default_estimators()[decision.estimator].fit(frame)
-
-
-def serving_predictions(
-    estimator: FairValueEstimator, frame: pd.DataFrame, config: TrainingConfig
-) -> pd.DataFrame:
-    """Predictions for every (card, date) with a price in the serving window."""
-    last = frame["date"].max()
-    start = last - pd.Timedelta(days=config.serving_window_days - 1)
-    rows = np.flatnonzero((frame["date"] >= start).to_numpy())
-    parts = []
-    # In blocks: a copy of the whole window of a 10k-card universe would cost gigabytes.
-    for first in range(0, len(rows), SERVING_BLOCK_ROWS):
-        block = frame.iloc[rows[first : first + SERVING_BLOCK_ROWS]]
-        out = predictions_frame(block, estimator.predict_band(block), config.signal)
-        out[TARGET_COLUMN] = block[TARGET_COLUMN].to_numpy()
-        parts.append(out[np.isfinite(out["fair_price"])])
-    if not parts:
-        nothing = Band(np.empty(0), np.empty(0), np.empty(0))
-        return predictions_frame(frame.iloc[:0], nothing, config.signal).assign(
-            **{TARGET_COLUMN: []}
-        )
-    return pd.concat(parts, ignore_index=True)
+    return default_estimators()[decision.estimator].fit(sample)
 
 
 def register(
     decision: GateDecision,
     candidate: FairValueEstimator,
-    frame: pd.DataFrame,
+    sample: pd.DataFrame,
     backtest: dict[str, Any],
     config: TrainingConfig,
     *,
     run_tags: dict[str, str] | None = None,
-) -> tuple[str, ModelVersion | None, pd.DataFrame]:
+) -> tuple[str, ModelVersion | None]:
     """Log the run to MLflow; register the winner when the gate promotes one."""
-    winner = winner_estimator(decision, candidate, frame)
-    predictions = serving_predictions(winner, frame, config)
+    winner = winner_estimator(decision, candidate, sample)
     params = {**config.params(), "estimator": winner.name, "gate_reason": decision.reason}
     if hasattr(candidate, "get_params"):
         params.update({f"model_{k}": v for k, v in candidate.get_params().items()})
@@ -159,12 +185,11 @@ def register(
         params=params,
         backtest=backtest,
         estimator=winner,
-        predictions=predictions,
         tags=run_tags,
-        input_example=frame.tail(5).drop(columns=[TARGET_COLUMN]),  # not a copy of it all
+        input_example=sample.tail(5).drop(columns=[TARGET_COLUMN]),
     )
     if not decision.promote:
-        return run_id, None, predictions
+        return run_id, None
     version = ModelVersion.objects.create(
         registered_name=settings.POKEWATCH_REGISTERED_MODEL,
         registered_version=tracking.register(model_uri),
@@ -172,15 +197,58 @@ def register(
         estimator=winner.name,
         horizon=config.horizon,
         signal_rule=config.signal.rule,
-        data_start=frame["date"].min().date(),
-        data_end=frame["date"].max().date(),
+        data_start=sample["date"].min().date(),
+        data_end=_last_day(),  # the newest price it could see (its targets end there)
         metrics=backtest["estimators"].get(winner.name, {}),
     )
-    return run_id, version, predictions
+    return run_id, version
 
 
-def publish_version(version: ModelVersion, predictions: pd.DataFrame) -> PublishResult:
-    result = publish(version, predictions.drop(columns=[TARGET_COLUMN], errors="ignore"))
+def _last_day() -> date | None:
+    last: date | None = Card.objects.filter(active=True).aggregate(last=Max("latest_price_date"))[
+        "last"
+    ]
+    return last
+
+
+def serve(
+    version: ModelVersion,
+    planned: Plan,
+    config: TrainingConfig,
+    *,
+    run_id: int | None = None,
+    progress: Progress = None,
+) -> int:
+    """Write the version's predictions of every price in the serving window, shard by
+    shard; they stay invisible until :func:`publish_version` makes it the champion. On
+    any failure the partial predictions are removed."""
+    from pipelines.scoring import estimator_for
+
+    if planned.last_day is None:
+        return 0
+    start = planned.last_day - timedelta(days=config.serving_window_days - 1)
+    Prediction.objects.filter(model_version=version).delete()  # a re-run, or a rollback
+    try:
+        written = run_phase(
+            "serve",
+            planned.shards,
+            run_id=run_id,
+            on_shard=progress,
+            version_id=version.pk,
+            estimator=estimator_for(version),
+            config=config.signal,
+            horizon=config.horizon,
+            start=start,
+        )
+    except BaseException:
+        Prediction.objects.filter(model_version=version).delete()
+        raise
+    tracking.log_serving_plots(version)
+    return int(sum(written))
+
+
+def publish_version(version: ModelVersion) -> PublishResult:
+    result = promote(version)
     try:
         tracking.set_champion_alias(version.registered_version)
     except Exception:  # the database is what the API serves; the alias can be set again
@@ -188,15 +256,14 @@ def publish_version(version: ModelVersion, predictions: pd.DataFrame) -> Publish
     return result
 
 
-def promote_version(registered_version: str) -> PublishResult:
+def promote_version(registered_version: str, *, progress: Progress = None) -> PublishResult:
     """Make an earlier registered version the champion again (a rollback).
 
     Its predictions for the serving window are recomputed from today's prices with that
-    version's own estimator (loaded from MLflow) and published atomically, like a new
-    champion: on any failure the current champion stays.
+    version's own estimator (loaded from MLflow), shard by shard, and published
+    atomically, like a new champion: on any failure the current champion stays.
     """
-    from pipelines.scoring import estimator_for
-    from prices.errors import NotFound
+    from prices.errors import InvalidInput, NotFound
 
     version = ModelVersion.objects.filter(
         registered_name=settings.POKEWATCH_REGISTERED_MODEL,
@@ -207,8 +274,9 @@ def promote_version(registered_version: str) -> PublishResult:
             f"no version {registered_version!r} of {settings.POKEWATCH_REGISTERED_MODEL} "
             "is recorded here (see the admin's Model versions)"
         )
+    if version.is_champion:
+        raise InvalidInput(f"{version} is already the champion")
     config = TrainingConfig.from_settings(horizon=version.horizon, rule=version.signal_rule)
     with ml_threads():
-        frame = make_feature_frame(load_prices(), config)
-        predictions = serving_predictions(estimator_for(version), frame, config)
-    return publish_version(version, predictions)
+        serve(version, plan(), config, progress=progress)
+    return publish_version(version)

@@ -347,6 +347,12 @@ POKEWATCH_GATE_MAPE_TOLERANCE = env_float("POKEWATCH_GATE_MAPE_TOLERANCE", 0.0)
 # threads cost more than they gain, and Celery's prefork children must stay single-threaded.
 POKEWATCH_ML_THREADS = env_int("POKEWATCH_ML_THREADS", 1)
 POKEWATCH_REGISTERED_MODEL = env_str("POKEWATCH_REGISTERED_MODEL", "pokewatch-fair-value")
+# The pipeline works on shards of this many cards (peak memory: one shard's, whatever the
+# catalog; pipelines/sharding.py). On Celery, the shards run on the workers of the queue.
+POKEWATCH_SHARD_CARDS = env_int("POKEWATCH_SHARD_CARDS", 5000)
+POKEWATCH_SHARDS_ON_CELERY = env_bool("POKEWATCH_SHARDS_ON_CELERY", False)
+POKEWATCH_SHARD_QUEUE = env_str("POKEWATCH_SHARD_QUEUE", "pokewatch-shards")
+POKEWATCH_SHARD_PICKUP_SECONDS = env_int("POKEWATCH_SHARD_PICKUP_SECONDS", 300)
 
 # --- MLflow and ZenML: local stores under var/ unless pointed elsewhere --------------------
 

@@ -10,7 +10,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from prices import charts, selectors
-from prices.models import Card, PricePoint, SignalRecord
+from prices.models import Card, CollectionRun, IngestedDay, PricePoint, SignalRecord
 
 
 @admin.register(Card)
@@ -145,3 +145,48 @@ class SignalRecordAdmin(admin.ModelAdmin):
         if obj.signal == "HOLD":
             return "—"
         return charts.outcome(obj)
+
+
+@admin.register(CollectionRun)
+class CollectionRunAdmin(admin.ModelAdmin):
+    """Every price collection (command, schedule) and its outcome, days and errors."""
+
+    list_display = (
+        "id",
+        "source",
+        "trigger",
+        "status",
+        "started_at",
+        "first_day",
+        "last_day",
+        "days_ingested",
+        "days_skipped",
+        "days_missing",
+        "days_failed",
+        "rows",
+        "cards_created",
+    )
+    list_filter = ("source", "status", "trigger")
+    readonly_fields = [f.name for f in CollectionRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(IngestedDay)
+class IngestedDayAdmin(admin.ModelAdmin):
+    """The days a day-by-day source has ingested (a backfill skips them unless forced)."""
+
+    list_display = ("date", "source", "rows", "unpriced", "cards_created", "seconds", "ingested_at")
+    list_filter = ("source",)
+    date_hierarchy = "date"
+    readonly_fields = [f.name for f in IngestedDay._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

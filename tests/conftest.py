@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import APIKey
 from prices.models import Card, PricePoint
 
-pytest_plugins = ["tests.api_fixtures", "tests.tcgcsv_fixtures"]
+pytest_plugins = ["tests.api_fixtures", "tests.demo_fixtures", "tests.tcgcsv_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CSV = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"

@@ -81,3 +81,15 @@ def test_training_run_and_model_version_pages_load(staff_client: Client) -> None
     assert version.status_code == 200
     assert "0.0123" in detail.text and "0.0200" in detail.text
     assert "load_prices: 0.50 s" in detail.text
+
+
+def test_collection_runs_and_ingested_days_are_listed_read_only(staff_client: Client) -> None:
+    from prices.models import CollectionRun, IngestedDay
+
+    CollectionRun.objects.create(source="tcgcsv", status="failed", error="tcgcsv: unreachable")
+    IngestedDay.objects.create(source="tcgcsv", date="2025-09-21", rows=41569)
+    runs = staff_client.get(reverse("admin:prices_collectionrun_changelist"))
+    days = staff_client.get(reverse("admin:prices_ingestedday_changelist"))
+    assert runs.status_code == 200 and "failed" in runs.text
+    assert days.status_code == 200 and "41569" in days.text
+    assert staff_client.get(reverse("admin:prices_collectionrun_add")).status_code == 403

@@ -25,7 +25,7 @@ from pipelines.tasks import enqueue_training
 from pokewatch_site.celery import app
 from prices.models import Card, Prediction
 from tests.conftest import ML_DIR, ROOT, test_database_url
-from tests.test_training_pipeline import DEMO_CARDS, SLICE
+from tests.demo_fixtures import DEMO_CARDS, SLICE
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 Status = TrainingRun.Status
@@ -158,7 +158,7 @@ def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo) -> Non
     _send(run)  # transactional_db: on_commit hooks run at once, but be explicit
     run = finished(run.pk)
     assert run.status == Status.FAILED
-    assert "load_prices: NotEnoughData" in run.error
+    assert "plan_shards: NotEnoughData" in run.error
     assert ModelVersion.objects.get(is_champion=True) == old
 
 
@@ -177,7 +177,7 @@ def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(worker, demo
 
     def mid_run() -> str | None:
         current = TrainingRun.objects.get(pk=run.pk)
-        return current.worker if "build_features" in current.step_timings else None
+        return current.worker if "sample_training" in current.step_timings else None
 
     host_pid = str(wait_for(mid_run, 120, "the run to be half-way"))
     os.kill(int(host_pid.rsplit(":", 1)[1]), signal.SIGKILL)  # the pool child running it
@@ -216,3 +216,53 @@ def test_beat_every_minute_really_enqueues_training(worker, demo, tmp_path) -> N
     finally:
         _stop(beat)
     assert finished(run.pk).status in {Status.SUCCEEDED, Status.REJECTED}  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def shard_worker(tmp_path) -> Iterator[tuple[str, Path]]:
+    """A `celery worker` with two processes on a shard queue of its own."""
+    queue = f"pokewatch-shards-test-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "shard-worker.log"
+    process = _start(
+        ["worker", "-Q", queue, "-c", "2", "-l", "info", "--without-gossip", "--without-mingle"],
+        log,
+        _env(),
+    )
+    try:
+        wait_for(lambda: b"ready." in log.read_bytes(), 60, "the shard worker to start")
+        yield queue, log
+    finally:
+        _stop(process)
+
+
+def test_shards_run_on_celery_workers_with_the_same_result(
+    shard_worker, demo, ml_stores, settings
+) -> None:
+    from pipelines.models import ShardTask
+    from pipelines.runs import run_training
+    from tests.pipelines.test_evaluation import rounded
+
+    settings.POKEWATCH_GATE_BAND_COVERAGE_MIN = 0.5
+    settings.POKEWATCH_GATE_BAND_COVERAGE_MAX = 0.95
+    settings.POKEWATCH_SERVING_WINDOW_DAYS = 60
+    settings.POKEWATCH_SHARD_CARDS = 2  # six cards: three shards per phase
+    inline = run_training()
+    assert inline.status == Status.SUCCEEDED
+
+    queue, _ = shard_worker
+    settings.POKEWATCH_SHARDS_ON_CELERY = True
+    settings.POKEWATCH_SHARD_QUEUE = queue
+    on_celery = run_training()
+
+    assert on_celery.status == Status.SUCCEEDED, on_celery.error
+    assert rounded(on_celery.metrics) == rounded(inline.metrics)
+    tasks = ShardTask.objects.filter(run=on_celery)
+    assert set(tasks.values_list("phase", flat=True)) == {"evaluate", "sample", "serve"}
+    assert tasks.count() == 9 and set(tasks.values_list("status", flat=True)) == {"done"}
+    assert len({t.worker for t in tasks}) == 2  # both processes took shards
+    assert all(t.payload == b"" for t in tasks)  # inputs dropped once done
+    champion = ModelVersion.objects.get(is_champion=True)
+    assert champion == on_celery.candidate
+    assert Prediction.objects.filter(model_version=champion).count() == (
+        Prediction.objects.filter(model_version=champion).values("card", "date").distinct().count()
+    )

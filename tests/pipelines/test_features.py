@@ -286,3 +286,30 @@ def test_empty_input_gives_empty_outputs() -> None:
     empty = pd.DataFrame({"card_id": [], "date": pd.to_datetime([]), "market_price": []})
     assert build_features(empty, 7).empty
     assert build_target(empty, 7).empty
+
+
+def test_a_target_needs_the_whole_window_whichever_card_comes_next() -> None:
+    """The last days of a card have no target, even when another card follows it in the
+    frame (whose padding must not count as "the window goes on")."""
+    days = START + pd.to_timedelta(np.arange(10), unit="D")
+    one = pd.DataFrame({"card_id": "a", "date": days, "market_price": np.arange(1.0, 11.0)})
+    two = pd.concat([one, one.assign(card_id="b")], ignore_index=True)
+    alone = build_target(one, 4)
+    first_of_two = build_target(two, 4).iloc[:10]
+    np.testing.assert_array_equal(alone.to_numpy(), first_of_two.to_numpy())
+    assert alone.isna().tolist() == [False] * 6 + [True] * 4  # days 6..9 lack day t+4
+
+
+def test_a_window_past_a_cards_last_price_is_judged_the_same_wherever_the_card_sits() -> None:
+    """Card a stops three days before the data ends; its last windows have the prices
+    they have, alone or followed by another card."""
+    days = START + pd.to_timedelta(np.arange(10), unit="D")
+    a = pd.DataFrame({"card_id": "a", "date": days[:7], "market_price": np.arange(1.0, 8.0)})
+    b = pd.DataFrame({"card_id": "b", "date": days, "market_price": np.arange(1.0, 11.0)})
+    as_of = days[-1]
+    alone = build_target(a, 4, as_of=as_of)
+    before_b = build_target(pd.concat([a, b], ignore_index=True), 4, as_of=as_of).iloc[:7]
+    np.testing.assert_array_equal(alone.to_numpy(), before_b.to_numpy())
+    # day 4: window days 5..8 has prices on 5 and 6 only: enough (2 of 4), median 6.5
+    assert alone.iloc[4] == 6.5
+    assert np.isnan(alone.iloc[6])  # days 7..10: day 10 is after as_of
