@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from benchmarks._db import scratch_database, setup_django
 
@@ -79,7 +80,7 @@ def measure(end: date, cards: int, label: str) -> dict[str, float]:
     from prices.ingestion import upsert_prices
     from prices.sources.base import PriceRow
 
-    def scalar(sql: str, params: list[object]) -> object:
+    def scalar(sql: str, params: list[Any]) -> object:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone()
