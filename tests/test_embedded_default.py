@@ -47,3 +47,27 @@ def test_embedded_default_migrates_bootstraps_and_reimports(tmp_path: Path) -> N
     )
     assert again.returncode == 0, again.stderr
     assert "0 created, 0 updated, 9161 unchanged" in again.stdout
+
+    # What a new user opens first: the first card the list shows has a fair price.
+    first_card = manage(tmp_path, "shell", "-c", FIRST_CARD_SCRIPT)
+    assert first_card.returncode == 0, first_card.stderr
+    listed, fair = first_card.stdout.strip().splitlines()[-2:]
+    card_id, list_status = listed.split()
+    assert list_status == "200" and card_id.startswith("tcgplayer-"), first_card.stdout
+    fair_status, fair_price = fair.split()
+    assert fair_status == "200" and float(fair_price) > 0, first_card.stdout
+
+
+# Reads the list and the first card's fair price with the demo key that bootstrap wrote,
+# through the real URL conf and middleware.
+FIRST_CARD_SCRIPT = """
+from django.conf import settings
+from django.test import Client
+key = (settings.VAR_DIR / "demo_api_key.txt").read_text().strip()
+client = Client(HTTP_X_API_KEY=key, HTTP_HOST="127.0.0.1")
+listed = client.get("/api/v1/cards/?page_size=1")
+card = listed.json()["results"][0]["card_id"]
+print(card, listed.status_code)
+fair = client.get(f"/api/v1/cards/{card}/fair-price/")
+print(fair.status_code, fair.json().get("fair_price"))
+"""
