@@ -116,7 +116,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             messages.error(request, "You may not start price collection.")
         else:
-            result = collect_prices_task.delay()
+            result = collect_prices_task.delay(trigger="admin")
             messages.success(request, f"Price collection queued (task {result.id}).")
         return HttpResponseRedirect(reverse("admin:pipelines_trainingrun_changelist"))
 

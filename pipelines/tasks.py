@@ -112,7 +112,9 @@ def sweep_training_runs() -> int:
     soft_time_limit=1800,
     time_limit=1900,
 )
-def collect_prices_task(source: str | None = None, days: int | None = None) -> dict[str, Any]:
+def collect_prices_task(
+    source: str | None = None, days: int | None = None, trigger: str = "schedule"
+) -> dict[str, Any]:
     """Collect the latest prices from the configured source, then score them (no retraining).
 
     tcgcsv: today's live prices and the archives of the two days before, skipping days
@@ -125,7 +127,7 @@ def collect_prices_task(source: str | None = None, days: int | None = None) -> d
     if source == "tcgcsv":
         from prices.backfill import collect_days
 
-        collected = collect_days(days=days or 3, trigger="schedule")
+        collected = collect_days(days=days or 3, trigger=trigger)
         logger.info("collection: %s", collected.summary())
         return {"received": collected.rows, "run": collected.run.pk, "scored": collected.scored}
     result = collect_prices(source, days=days or 1)

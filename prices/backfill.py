@@ -131,16 +131,22 @@ def collect_days(
     except SourceError as exc:  # the source is down or refuses us: stop, keep what is done
         _finish(result, CollectionRun.Status.FAILED, exc.detail)
         logger.error("collection #%s from %s stopped: %s", run.pk, SOURCE, exc.detail)
+        _score(result)  # the days written before it stopped are served like any other
         raise
     except BaseException as exc:  # interrupted (Ctrl-C, a time limit): the days done stay
         _finish(result, CollectionRun.Status.FAILED, f"interrupted: {type(exc).__name__}")
         raise
-    ingested = [d.day for d in result.days if d.status == "ingested"]
-    if ingested:
-        result.scored = score_from(min(ingested))  # once, not after each day of a backfill
+    _score(result)
     failed = result.count("failed") + result.count("missing")
     _finish(result, CollectionRun.Status.PARTIAL if failed else CollectionRun.Status.SUCCEEDED)
     return result
+
+
+def _score(result: CollectionResult) -> None:
+    """The champion's predictions of the days ingested: once, not after each day."""
+    ingested = [d.day for d in result.days if d.status == "ingested"]
+    if ingested:
+        result.scored = score_from(min(ingested))
 
 
 def _collect_day(

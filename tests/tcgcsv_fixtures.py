@@ -2,9 +2,10 @@
 
 ``tcgcsv_server`` answers ``/tcgplayer/3/groups``, ``/tcgplayer/3/{groupId}/products`` and
 ``/prices`` for three real groups, and ``/archive/tcgplayer/prices-YYYY-MM-DD.ppmd.7z`` for two
-real days (see tests/fixtures/tcgcsv/README.md). Helpers make a day missing or corrupt, fail or
-slow a path, or serve one real archive under other days' names (its folders keep the original
-date) so that backfills can run over many days. No network, no database.
+real days (see tests/fixtures/tcgcsv/README.md), and ``/last-updated.txt`` (the live prices
+are DAY2's unless a test sets ``live_day``). Helpers make a day missing or corrupt, fail or slow
+a path, or serve one real archive under other days' names (its folders keep the original date)
+so that backfills can run over many days. No network, no database.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class TcgcsvServer:
         self._bodies: dict[str, tuple[int, bytes]] = {}
         self._failures: list[list] = []  # [path suffix, status, times left]
         self._delays: list[list] = []  # [path suffix, seconds, times left]
+        self.live_day = DAY2  # the day of the live prices, as /last-updated.txt says
         httpserver.expect_request(re.compile("^/.*")).respond_with_handler(self._handle)
 
     @property
@@ -133,6 +135,8 @@ class TcgcsvServer:
         if path in self._bodies:
             status, body = self._bodies[path]
             return Response(body, status=status)
+        if path == "/last-updated.txt":  # the site's format, refreshed in the evening (UTC)
+            return Response(f"{self.live_day.isoformat()}T20:06:33+0000", status=200)
         match = _ARCHIVE.match(path)
         if match:
             return self._archive(date.fromisoformat(match.group(1)))

@@ -25,8 +25,10 @@ import pytest
 
 from prices.errors import SourceError, SourceUnavailable
 from prices.sources.tcgcsv import (
+    LIVE_FALLBACK_DAYS,
     ArchiveMissing,
     CorruptArchive,
+    DayNotPublished,
     DayPrices,
     TcgcsvClient,
     TcgcsvGroup,
@@ -364,7 +366,8 @@ def test_if_429_or_5xx_every_time_then_source_unavailable(
         CALLS[path](tcgcsv_client)
 
     assert info.value.transient is True
-    assert tcgcsv_server.requests == [path] * 3  # max_retries=2: three tries
+    tries = [p for p in tcgcsv_server.requests if p != "/last-updated.txt"]
+    assert tries == [path] * 3  # max_retries=2: three tries
     assert cached_archives(tcgcsv_client) == []
 
 
@@ -526,6 +529,7 @@ def test_live_prices_read_every_group_of_the_catalog(
         610516, "Holofoil", GROUP_PRE, Decimal("1001.45")
     )
     assert tcgcsv_server.requests == [
+        "/last-updated.txt",
         "/tcgplayer/3/groups",
         "/tcgplayer/3/23237/prices",
         "/tcgplayer/3/23381/prices",
@@ -564,17 +568,47 @@ def test_day_prices_reads_live_from_today_on_and_the_archive_before(
     tcgcsv_server.add_archive(past, {"2025-09-01/3/23237/prices": price_file(row(517045, 250))})
 
     today = tcgcsv_client.day_prices(DAY2, [GROUP_151], today=DAY2)
-    tomorrow = tcgcsv_client.day_prices(DAY2 + timedelta(days=1), [GROUP_151], today=DAY2)
     yesterday = tcgcsv_client.day_prices(past, [GROUP_151], today=DAY2)
-    utc_today = tcgcsv_client.day_prices(datetime.now(UTC).date(), [GROUP_151])
+    tcgcsv_server.live_day = datetime.now(UTC).date()
+    utc_today = tcgcsv_client.day_prices(tcgcsv_server.live_day, [GROUP_151])
 
-    assert len(today.prices) == len(tomorrow.prices) == DAY2_PRICED[GROUP_151]
-    assert len(utc_today.prices) == DAY2_PRICED[GROUP_151]
+    assert len(today.prices) == len(utc_today.prices) == DAY2_PRICED[GROUP_151]
     assert [(p.product_id, p.market_price) for p in yesterday.prices] == [
         (517045, Decimal("250.00"))
     ]
-    assert tcgcsv_server.requests.count("/tcgplayer/3/23237/prices") == 3
+    assert tcgcsv_server.requests.count("/tcgplayer/3/23237/prices") == 2
     assert tcgcsv_server.archive_requests() == [archive_path(past)]
+
+
+def test_live_prices_of_another_day_are_not_published_yet(
+    tcgcsv_server: TcgcsvServer, tcgcsv_client: TcgcsvClient
+) -> None:
+    with pytest.raises(DayNotPublished, match="live prices are of 2025-09-22 .* not of 2025-09-23"):
+        tcgcsv_client.day_prices(DAY2 + timedelta(days=1), [GROUP_151], today=DAY2)
+
+    assert "/tcgplayer/3/23237/prices" not in tcgcsv_server.requests
+
+
+def test_a_recent_day_without_its_archive_yet_comes_from_the_live_prices(
+    tcgcsv_server: TcgcsvServer, tcgcsv_client: TcgcsvClient
+) -> None:
+    tcgcsv_server.missing(DAY2)
+    live = tcgcsv_client.day_prices(DAY2, [GROUP_151], today=DAY2 + timedelta(days=1))
+    assert len(live.prices) == DAY2_PRICED[GROUP_151]
+
+    older = DAY2 - timedelta(days=LIVE_FALLBACK_DAYS + 1)
+    with pytest.raises(ArchiveMissing) as info:
+        tcgcsv_client.day_prices(older, [GROUP_151], today=DAY2)
+    assert not isinstance(info.value, DayNotPublished)
+
+
+@pytest.mark.parametrize("body,status", [("soon", 200), ("", 200), ("not found", 404)])
+def test_if_last_updated_is_not_a_timestamp_then_the_live_prices_are_refused(
+    tcgcsv_server: TcgcsvServer, tcgcsv_client: TcgcsvClient, body: str, status: int
+) -> None:
+    tcgcsv_server.serve("/last-updated.txt", body, status)
+    with pytest.raises(SourceError, match="cannot tell which day the live prices are of"):
+        tcgcsv_client.live_prices(DAY2, [GROUP_151])
 
 
 def test_from_settings(settings, tmp_path: Path) -> None:

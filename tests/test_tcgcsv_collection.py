@@ -21,6 +21,7 @@ from tests.tcgcsv_fixtures import (
     FIXTURE_GROUPS,
     GROUP_TEF,
     TcgcsvServer,
+    archive_path,
 )
 
 GROUPS = list(FIXTURE_GROUPS)
@@ -101,6 +102,20 @@ def test_an_interrupted_backfill_resumes_where_it_stopped(db, tcgcsv_client, wee
     assert PricePoint.objects.values("date").distinct().count() == 7
 
 
+def test_days_written_before_the_source_went_down_are_still_scored(
+    db, tcgcsv_server, tcgcsv_client, monkeypatch
+) -> None:
+    scored: list[date] = []
+    monkeypatch.setattr("prices.backfill.score_from", lambda day: scored.append(day) or 0)
+    tcgcsv_server.fail(archive_path(DAY2), 503, times=100)
+
+    with pytest.raises(SourceUnavailable):
+        collect(tcgcsv_client, DAY2, days=2)
+
+    assert list(IngestedDay.objects.values_list("date", flat=True)) == [DAY1]
+    assert scored == [DAY1]  # served now, not only once a later run gets through
+
+
 def test_a_day_without_an_archive_is_reported_and_skipped(db, tcgcsv_server, tcgcsv_client) -> None:
     tcgcsv_server.missing(DAY2)
     result = collect(tcgcsv_client, DAY2, days=2)
@@ -128,10 +143,34 @@ def test_a_corrupt_archive_fails_its_day_and_writes_nothing_of_it(
     assert CollectionRun.objects.get().days_failed == 1
 
 
-def test_today_comes_from_the_live_prices(db, tcgcsv_client) -> None:
+def test_today_comes_from_the_live_prices(db, tcgcsv_server, tcgcsv_client) -> None:
     today = timezone.now().date()
+    tcgcsv_server.live_day = today
     result = collect(tcgcsv_client, today)
     assert [d.status for d in result.days] == ["ingested"]
+    assert PricePoint.objects.filter(date=today).count() == sum(DAY2_PRICED.values())
+
+
+def test_before_the_evening_refresh_yesterdays_live_prices_are_never_dated_today(
+    db, tcgcsv_server, tcgcsv_client
+) -> None:
+    today = timezone.now().date()
+    yesterday, before = today - timedelta(days=1), today - timedelta(days=2)
+    tcgcsv_server.live_day = yesterday  # the nightly collection, at 01:00 UTC
+    tcgcsv_server.add_archive_copy(before, DAY1)  # yesterday's archive is not made yet
+
+    night = collect(tcgcsv_client, today, days=3)
+
+    assert [d.status for d in night.days] == ["ingested", "ingested", "missing"]
+    assert "live prices are of " + yesterday.isoformat() in night.days[2].detail
+    assert PricePoint.objects.filter(date=before).count() == sum(DAY1_PRICED.values())
+    assert PricePoint.objects.filter(date=yesterday).count() == sum(DAY2_PRICED.values())
+    assert not PricePoint.objects.filter(date=today).exists()
+    assert set(IngestedDay.objects.values_list("date", flat=True)) == {before, yesterday}
+
+    tcgcsv_server.live_day = today  # after the refresh, today is collected
+    evening = collect(tcgcsv_client, today, days=3)
+    assert [d.status for d in evening.days] == ["skipped", "skipped", "ingested"]
     assert PricePoint.objects.filter(date=today).count() == sum(DAY2_PRICED.values())
 
 

@@ -125,13 +125,13 @@ def test_run_pipeline_async_prints_the_run_id_and_refuses_a_second(
 def test_admin_buttons_queue_training_and_collection(
     admin_client: Client, sent, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    collected: list[bool] = []
+    collected: list[dict] = []
 
     class Result:
         id = "collect-1"
 
     monkeypatch.setattr(
-        tasks.collect_prices_task, "delay", lambda: collected.append(True) or Result()
+        tasks.collect_prices_task, "delay", lambda **kw: collected.append(kw) or Result()
     )
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("admin:pipelines_trainingrun_run"), follow=True)
@@ -139,7 +139,8 @@ def test_admin_buttons_queue_training_and_collection(
     again = admin_client.post(reverse("admin:pipelines_trainingrun_run"), follow=True)
     assert "only one training run at a time" in again.text
     collect = admin_client.post(reverse("admin:pipelines_trainingrun_collect"), follow=True)
-    assert "Price collection queued (task collect-1)" in collect.text and collected
+    assert "Price collection queued (task collect-1)" in collect.text
+    assert collected == [{"trigger": "admin"}]  # its CollectionRun says who started it
     assert admin_client.get(reverse("admin:pipelines_trainingrun_run")).status_code == 405
 
 

@@ -6,6 +6,8 @@ tcgcsv.com republishes TCGplayer's data once a day (around 20:00 UTC) as plain J
 past day is kept as one 7-Zip (PPMd) archive, ``/archive/tcgplayer/prices-YYYY-MM-DD.ppmd.7z``,
 holding the price file ``{day}/{category}/{groupId}/prices`` of every category and group. So past
 days (a backfill) come from the archives and today from the live JSON; both are parsed alike.
+The live JSON is taken as the day ``/last-updated.txt`` names, never as another day's: read
+before the evening refresh, it still holds yesterday's prices (:class:`DayNotPublished`).
 A (productId, printing) pair is one price series: :func:`card_id_for` names it.
 
 Archives are downloaded once into ``cache_dir``, laid out like the site (a temp file renamed into
@@ -31,7 +33,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -51,6 +53,8 @@ DEFAULT_BASE_URL = "https://tcgcsv.com"
 _NAME = "tcgcsv"
 _CENT = Decimal("0.01")
 _CHUNK = 1 << 20  # download chunk
+# A day up to this many days back whose archive is missing may still be the live one.
+LIVE_FALLBACK_DAYS = 2
 _READ_TIMEOUT = 600.0  # seconds for one archive; a real day takes about 2 s
 _ROOT = Path(__file__).resolve().parents[2]  # where ``python -m prices.sources...`` works
 
@@ -111,6 +115,10 @@ class _DayError(SourceError):
 
 class ArchiveMissing(_DayError):
     """tcgcsv.com has no archive for that day (HTTP 404): before 2024-02-08, or not yet made."""
+
+
+class DayNotPublished(ArchiveMissing):
+    """The live prices are not of that day yet (tcgcsv refreshes once a day, ~20:00 UTC)."""
 
 
 class CorruptArchive(_DayError):
@@ -205,13 +213,44 @@ class TcgcsvClient:
     def day_prices(
         self, day: date, group_ids: Collection[int] | None = None, *, today: date | None = None
     ) -> DayPrices:
-        """Live prices for today (UTC unless ``today`` is given) or later, else the archive's."""
-        if day >= (today or datetime.now(UTC).date()):
+        """Live prices for today (UTC unless ``today`` is given) or later, else the archive's.
+
+        A recent day whose archive is not made yet comes from the live prices if they are of
+        that day (collecting at 01:00 UTC, the live prices are still yesterday's).
+        """
+        today = today or datetime.now(UTC).date()
+        if day >= today:
             return self.live_prices(day, group_ids)
-        return self.archive_prices(day, group_ids)
+        try:
+            return self.archive_prices(day, group_ids)
+        except ArchiveMissing:
+            if day < today - timedelta(days=LIVE_FALLBACK_DAYS):
+                raise
+            return self.live_prices(day, group_ids)
+
+    def refreshed_at(self) -> datetime:
+        """When tcgcsv last refreshed its live prices (``/last-updated.txt``), in UTC."""
+        response = self._get("last-updated.txt", "last-updated.txt")
+        text = response.text.strip() if response.status_code == 200 else ""
+        try:
+            moment = datetime.fromisoformat(text.split()[0])
+        except (ValueError, IndexError):
+            raise SourceError(
+                f"{_NAME}: last-updated.txt (HTTP {response.status_code}) is not a timestamp: "
+                f"{text[:40]!r}; cannot tell which day the live prices are of"
+            ) from None
+        return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
 
     def live_prices(self, day: date, group_ids: Collection[int] | None = None) -> DayPrices:
-        """Today's prices, one request per group (all groups unless ``group_ids``), as ``day``."""
+        """The live prices, one request per group (all groups unless ``group_ids``), if they
+        are of ``day`` (by ``last-updated.txt``), else :class:`DayNotPublished`."""
+        refreshed = self.refreshed_at()
+        if refreshed.date() != day:
+            raise DayNotPublished(
+                day,
+                f"{_NAME}: the live prices are of {refreshed.date()} (refreshed "
+                f"{refreshed:%Y-%m-%d %H:%M} UTC), not of {day}: not published yet",
+            )
         if group_ids is None:
             group_ids = [group.group_id for group in self.groups()]
         result = DayPrices(day, [], 0, 0)
