@@ -40,10 +40,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
 
-# Benchmarks need DATABASE_URL (PostgreSQL); the API one also REDIS_URL and wrk.
+# Benchmarks need DATABASE_URL (PostgreSQL); the API one also REDIS_URL and wrk. The
+# defaults are the quick sizes; docs/benchmarks.md gives the commands behind its figures.
 bench: $(STAMP)
 	$(PY) -m benchmarks.ingestion $(BENCH_ARGS)
+	$(PY) -m benchmarks.tcgcsv $(BENCH_TCGCSV_ARGS)
 	$(PY) -m benchmarks.pipeline $(BENCH_PIPELINE_ARGS)
+	$(PY) -m benchmarks.prices_table $(or $(BENCH_PRICES_TABLE_ARGS),--cards 5000 --days 365)
 	$(PY) -m benchmarks.api $(BENCH_API_ARGS)
 
 clean:

@@ -13,7 +13,8 @@ dropped afterwards.
 
 Reports: the first day (download, decompression of the category, 41.6k new cards and
 prices, committed) and each later day, from archive to committed rows; the backfill's
-rate (days/min, prices/s) and the process's peak RSS after the first day and at the end.
+rate (days/min, prices/s), the process's resident and peak memory every 25 days (with the
+median day of those 25, to see whether a growing table slows it) and at the end.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from benchmarks._db import peak_rss_mb, scratch_database, setup_django
+from benchmarks._db import peak_rss_mb, rss_mb, scratch_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHIVES = ROOT / "tests" / "fixtures" / "tcgcsv" / "archive" / "tcgplayer"
 REAL_DAYS = [date(2025, 9, 21), date(2025, 9, 22)]
+REPORT_EVERY = 25  # days between memory and speed lines
 _ARCHIVE = re.compile(r"^/archive/tcgplayer/prices-(\d{4}-\d{2}-\d{2})\.ppmd\.7z$")
 
 
@@ -111,6 +113,14 @@ def main() -> None:
 
             def note(outcome: object) -> None:
                 times.append(outcome.seconds)  # type: ignore[attr-defined]
+                if len(times) % REPORT_EVERY == 0:  # memory and speed as the table grows
+                    recent = sorted(times[-REPORT_EVERY:])
+                    print(
+                        f"  {len(times) + 1:>5} days: RSS {rss_mb():,.0f} MB (peak "
+                        f"{peak_rss_mb():,.0f} MB), median day of the last {REPORT_EVERY} "
+                        f"{recent[len(recent) // 2]:.1f} s",
+                        flush=True,
+                    )
 
             started = time.perf_counter()
             rest = collect_days(args.end, args.days - 1, client=client, on_day=note)

@@ -84,8 +84,10 @@ class PricePoint(models.Model):
                 name="pricepoint_market_price_positive",
             ),
         ]
-        # No separate index on date: it would double the write cost of bulk ingestion
-        # (random inserts into a second index), and day-wide reads go through Prediction.
+        # No B-tree on date: it would double the write cost of bulk ingestion (random
+        # inserts into a second index). On PostgreSQL, migration 0008 adds a BRIN index
+        # on date instead (kB in size, almost free to keep) for "the prices of the last
+        # days"; day-wide reads of predictions go through Prediction's own index.
 
     def __str__(self) -> str:
         return f"{self.card_id} {self.date} {self.market_price} {self.currency} ({self.source})"

@@ -159,3 +159,13 @@ def test_progress_is_reported_for_large_batches(make_card, write_path) -> None:
     messages: list[str] = []
     upsert_prices(rows, source="s", progress=messages.append)
     assert any(re.search(r"(copied|written) [\d,]+ / 150,001 rows", m) for m in messages)
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_prices_have_a_brin_index_on_date(db) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'pricepoint_date_brin'")
+        (definition,) = cursor.fetchone()
+    assert definition.endswith("ON public.prices_pricepoint USING brin (date)")
