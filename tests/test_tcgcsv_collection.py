@@ -249,3 +249,26 @@ def test_collect_prices_command_fails_when_a_day_failed(
         )
     with pytest.raises(CommandError, match="only apply to --source tcgcsv"):
         call_command("collect_prices", "--source", "simulated", "--force", stdout=StringIO())
+
+
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_collect_prices_shows_a_progress_bar(
+    db, settings, tcgcsv_server, tmp_path
+) -> None:
+    settings.POKEWATCH_TCGCSV_URL = tcgcsv_server.url
+    settings.POKEWATCH_TCGCSV_CACHE_DIR = tmp_path
+    settings.POKEWATCH_TCGCSV_GROUPS = GROUPS
+    tcgcsv_server.missing(DAY1 - timedelta(days=1))
+    out = _Terminal()
+    call_command("collect_prices", "--date", str(DAY2), "--days", "3", stdout=out)
+
+    text = out.getvalue()
+    priced = sum(DAY1_PRICED.values()) + sum(DAY2_PRICED.values())
+    assert "3/3" in text and ("day/s" in text or "s/day" in text)  # days done and the rate
+    assert f"{DAY2} {priced:,} prices" in text  # the bar's running count
+    assert "2025-09-20: missing: tcgcsv: no archive for 2025-09-20" in text
+    assert "2025-09-21: 1," not in text  # no plain per-day lines under a bar

@@ -338,7 +338,7 @@ class TcgcsvClient:
                         out.write(chunk)
             except requests.RequestException as exc:
                 raise _unavailable(f"{label}: download interrupted", exc) from exc
-        logger.info("%s: archive of %s saved to %s", _NAME, day, path)
+        logger.debug("%s: archive of %s saved to %s", _NAME, day, path)
         return path
 
     def _corrupt(self, day: date, path: Path, what: str) -> CorruptArchive:
@@ -358,7 +358,7 @@ class TcgcsvClient:
         except requests.RequestException as exc:
             raise _unavailable(label, exc) from exc
         status = response.status_code
-        logger.info("GET %s -> HTTP %s", url, status)
+        logger.debug("GET %s -> HTTP %s", url, status)  # 200+ a day on the live prices
         if status in (200, 404):
             return response
         response.close()

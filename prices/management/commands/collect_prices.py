@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -94,14 +95,15 @@ class Command(BaseCommand):
     def _tcgcsv(self, options: dict[str, Any]) -> None:
         progress = _Progress(self, options["days"])
         try:
-            result = collect_days(
-                options["date"],
-                options["days"],
-                force=options["force"],
-                group_ids=options["group"],
-                min_price=options["min_price"],
-                on_day=progress.day,
-            )
+            with progress.logs_above_the_bar():
+                result = collect_days(
+                    options["date"],
+                    options["days"],
+                    force=options["force"],
+                    group_ids=options["group"],
+                    min_price=options["min_price"],
+                    on_day=progress.day,
+                )
         finally:
             progress.close()
         self._report(result)
@@ -127,7 +129,16 @@ class _Progress:
         if command.stdout.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=days, unit="day", file=command.stdout._out, dynamic_ncols=True)
+            self.out = command.stdout._out
+            self.bar = tqdm(total=days, unit="day", file=self.out, dynamic_ncols=True)
+
+    def logs_above_the_bar(self) -> AbstractContextManager[object]:
+        """While the bar is shown, log lines print above it instead of through it."""
+        if self.bar is None:
+            return nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm(tqdm_class=type(self.bar))
 
     def day(self, outcome: DayOutcome) -> None:
         self.rows += outcome.rows
@@ -135,8 +146,8 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(f"{outcome.day} {self.rows:,} prices, {rate:,.0f}/s")
             self.bar.update(1)
-            if outcome.status == "failed":
-                self.bar.write(f"{outcome.day}: failed: {outcome.detail}")
+            if outcome.status in ("failed", "missing"):
+                self.bar.write(f"{outcome.day}: {outcome.status}: {outcome.detail}", file=self.out)
             return
         if outcome.status == "ingested":
             text = (
