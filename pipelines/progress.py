@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import reset_queries
+
 from pipelines.gate import GateDecision
 from pipelines.models import ModelVersion, TrainingRun
 
@@ -53,7 +55,10 @@ def release_memory() -> None:
 
     Steps pass multi-GB frames along; without this, glibc keeps every freed arena and the
     process's peak grows with each step instead of being the largest single step.
+    With DEBUG on, Django also keeps the last 9,000 queries of each connection, some of
+    them megabytes long (arrays of card ids): a long run drops them here.
     """
+    reset_queries()
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -272,3 +272,14 @@ def test_on_a_terminal_collect_prices_shows_a_progress_bar(
     assert f"{DAY2} {priced:,} prices" in text  # the bar's running count
     assert "2025-09-20: missing: tcgcsv: no archive for 2025-09-20" in text
     assert "2025-09-21: 1," not in text  # no plain per-day lines under a bar
+
+
+def test_a_long_backfill_under_debug_keeps_no_query_log(db, settings, tcgcsv_client, week) -> None:
+    from django.db import connection
+
+    settings.DEBUG = True  # the laptop default: Django would keep 9,000 queries per connection
+    logged: list[int] = []
+    collect(
+        tcgcsv_client, week[-1], days=3, on_day=lambda _: logged.append(len(connection.queries))
+    )
+    assert logged == [0, 0, 0]
