@@ -52,7 +52,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import APIKey, validate_rate
-from prices.errors import InvalidInput, NotFound
+from pokewatch_site.errors import InvalidInput, NotFound
 
 CACHE_TTL = 60
 # Outlives any entry tagged with it; once it lapses, older entries just stop matching.

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from pipelines.models import TrainingRun
 from pipelines.runs import claim_run, run_training, sweep_stale_runs
-from prices.errors import SourceUnavailable
+from pokewatch_site.errors import SourceUnavailable
 
 logger = logging.getLogger(__name__)
 Status = TrainingRun.Status

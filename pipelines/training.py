@@ -263,7 +263,7 @@ def promote_version(registered_version: str, *, progress: Progress = None) -> Pu
     version's own estimator (loaded from MLflow), shard by shard, and published
     atomically, like a new champion: on any failure the current champion stays.
     """
-    from prices.errors import InvalidInput, NotFound
+    from pokewatch_site.errors import InvalidInput, NotFound
 
     version = ModelVersion.objects.filter(
         registered_name=settings.POKEWATCH_REGISTERED_MODEL,

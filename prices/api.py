@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from prices.errors import PokeWatchError
+from pokewatch_site.errors import PokeWatchError
 
 
 class Pagination(PageNumberPagination):

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from prices.errors import InvalidInput, SourceError
+from pokewatch_site.errors import InvalidInput, SourceError
 from prices.ingestion import card_pks, score_from, upsert_prices
 from prices.models import CollectionRun, IngestedDay
 from prices.sources.base import CardInfo, PriceRow

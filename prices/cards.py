@@ -10,7 +10,7 @@ import yaml
 from django.db import transaction
 from django.utils.text import slugify
 
-from prices.errors import InvalidInput
+from pokewatch_site.errors import InvalidInput
 from prices.models import Card
 
 _FIELDS = {

@@ -7,7 +7,7 @@ from datetime import date
 
 from django.conf import settings
 
-from prices.errors import InvalidInput
+from pokewatch_site.errors import InvalidInput
 from prices.ingestion import IngestResult, Progress, score_new_prices, upsert_prices
 from prices.models import Card
 from prices.sources.base import PriceSource, SourceCard

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.text import slugify
 
-from prices.errors import InvalidInput
+from pokewatch_site.errors import InvalidInput
 from prices.ingestion import (
     MAX_PRICE,
     IngestResult,

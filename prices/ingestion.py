@@ -19,8 +19,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from pokewatch_site.errors import InvalidInput
 from prices.bulk import copy_lines
-from prices.errors import InvalidInput
 from prices.models import Card, PricePoint
 from prices.sources.base import CardInfo, PriceRow
 

@@ -14,7 +14,7 @@ from django.db.models.functions import Abs
 from django.utils import timezone
 
 from pipelines.models import ModelVersion
-from prices.errors import InvalidInput, NotFound
+from pokewatch_site.errors import InvalidInput, NotFound
 from prices.models import Card, Prediction, PricePoint, SignalRecord
 
 #: The columns a prediction payload (``prediction_payload``) is built from.

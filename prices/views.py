@@ -22,8 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.ratelimit import RateLimitedMixin
+from pokewatch_site.errors import NotFound
 from prices import caching, selectors
-from prices.errors import NotFound
 from prices.filters import CardFilter
 from prices.models import Card
 from prices.serializers import (

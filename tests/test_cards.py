@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from pokewatch_site.errors import InvalidInput
 from prices.cards import import_cards_file
-from prices.errors import InvalidInput
 from prices.models import Card
 from tests.conftest import ROOT
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import override_settings
 from pytest_httpserver import HTTPServer
 
+from pokewatch_site.errors import InvalidInput, SourceError
 from prices.collection import collect_prices
-from prices.errors import InvalidInput, SourceError
 from prices.ingestion import upsert_prices
 from prices.models import PricePoint
 from prices.sources.base import PriceRow

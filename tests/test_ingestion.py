@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from pokewatch_site.errors import InvalidInput
 from prices import ingestion
-from prices.errors import InvalidInput
 from prices.ingestion import upsert_prices
 from prices.models import Card, PricePoint
 from prices.sources.base import CardInfo, PriceRow

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from prices.errors import SourceError, SourceUnavailable
+from pokewatch_site.errors import SourceError, SourceUnavailable
 from prices.sources.base import PriceRow, SourceCard
 from prices.sources.pokemonpricetracker import PokemonPriceTrackerSource
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prices.errors import InvalidInput
+from pokewatch_site.errors import InvalidInput
 from prices.sources.base import PriceRow, SourceCard
 from prices.sources.simulated import CATEGORIES, EPOCH, SimulatedSource
 

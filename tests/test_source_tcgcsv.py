@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from prices.errors import SourceError, SourceUnavailable
+from pokewatch_site.errors import SourceError, SourceUnavailable
 from prices.sources.tcgcsv import (
     LIVE_FALLBACK_DAYS,
     ArchiveMissing,

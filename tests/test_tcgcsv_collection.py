@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from pokewatch_site.errors import SourceUnavailable
 from prices.backfill import collect_days
-from prices.errors import SourceUnavailable
 from prices.models import Card, CollectionRun, IngestedDay, PricePoint
 from tests.tcgcsv_fixtures import (
     DAY1,

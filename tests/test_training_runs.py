@@ -181,7 +181,7 @@ def test_collection_task_collects_and_reports(db, make_card) -> None:
 
 
 def test_collection_task_retries_only_transient_errors() -> None:
-    from prices.errors import SourceUnavailable
+    from pokewatch_site.errors import SourceUnavailable
 
     assert tasks.collect_prices_task.autoretry_for == (SourceUnavailable,)
     assert tasks.collect_prices_task.max_retries == 5

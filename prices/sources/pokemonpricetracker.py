@@ -20,7 +20,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prices.errors import InvalidInput, SourceError, SourceUnavailable
+from pokewatch_site.errors import InvalidInput, SourceError, SourceUnavailable
 from prices.sources.base import PriceRow, SourceBatch, SourceCard
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from prices.errors import InvalidInput
+from pokewatch_site.errors import InvalidInput
 from prices.sources.base import CardInfo, PriceRow, SourceBatch, SourceCard
 
 EPOCH = date(2023, 1, 1)

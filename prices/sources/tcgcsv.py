@@ -43,7 +43,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from prices.errors import SourceError, SourceUnavailable
+from pokewatch_site.errors import SourceError, SourceUnavailable
 from prices.sources import tcgcsv_archive
 
 logger = logging.getLogger(__name__)

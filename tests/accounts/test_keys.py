@@ -17,7 +17,7 @@ from accounts.keys import (
     touch_last_used,
 )
 from accounts.models import APIKey, validate_rate
-from prices.errors import InvalidInput, NotFound
+from pokewatch_site.errors import InvalidInput, NotFound
 
 # --- create_key ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.keys import KeyStatus, create_key, key_status, revoke_key
 from accounts.models import APIKey
-from prices.errors import PokeWatchError
+from pokewatch_site.errors import PokeWatchError
 
 
 def _iso_date(value: str) -> date:

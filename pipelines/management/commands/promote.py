@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.training import promote_version
-from prices.errors import PokeWatchError
+from pokewatch_site.errors import PokeWatchError
 
 
 class Command(BaseCommand):

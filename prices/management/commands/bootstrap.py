@@ -11,9 +11,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.keys import create_key, resolve_key
 from pipelines.models import ModelVersion
+from pokewatch_site.errors import PokeWatchError
 from prices.cards import import_cards_file
 from prices.csv_import import parse_price_csv
-from prices.errors import PokeWatchError
 from prices.ingestion import score_new_prices, upsert_prices
 from prices.models import PricePoint
 from prices.sources.base import PriceRow

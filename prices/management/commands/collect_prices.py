@@ -9,9 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pokewatch_site.errors import PokeWatchError
 from prices.backfill import CollectionResult, DayOutcome, collect_days
 from prices.collection import SOURCES, collect_prices
-from prices.errors import PokeWatchError
 
 
 def _iso_date(value: str) -> date:

@@ -5,8 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pokewatch_site.errors import PokeWatchError
 from prices.cards import import_cards_file
-from prices.errors import PokeWatchError
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pokewatch_site.errors import PokeWatchError
 from prices.csv_import import import_price_file
-from prices.errors import PokeWatchError
 
 
 class Command(BaseCommand):
