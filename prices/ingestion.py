@@ -22,6 +22,7 @@ from django.utils import timezone
 from pokewatch_site.errors import InvalidInput
 from prices.bulk import copy_lines
 from prices.models import Card, PricePoint
+from prices.signals import prices_ingested
 from prices.sources.base import CardInfo, PriceRow
 
 logger = logging.getLogger(__name__)
@@ -150,12 +151,22 @@ def score_new_prices(result: IngestResult) -> IngestResult:
 
 
 def score_from(first_date: date | None) -> int | None:
-    """Have the champion score prices from ``first_date`` on; its new predictions, or None
-    without a champion. A scoring failure is logged and never undoes an import."""
-    from pipelines.scoring import score_after_ingestion  # the model side depends on us
+    """Announce the prices from ``first_date`` on (:data:`prices.signals.prices_ingested`)
+    so the champion scores them; the predictions its receivers added, or None when none
+    did (no champion, no receiver, nothing ingested).
 
-    scored = score_after_ingestion(first_date)
-    return scored.scored if scored is not None and scored.champion else None
+    ``send_robust``: a receiver's failure is logged (by Django's dispatcher) and never
+    undoes an import.
+    """
+    if first_date is None:
+        return None
+    scored: int | None = None
+    for _receiver, response in prices_ingested.send_robust(
+        sender=PricePoint, first_date=first_date
+    ):
+        if response is not None and not isinstance(response, Exception):
+            scored = (scored or 0) + response
+    return scored
 
 
 def card_pks(card_ids: Iterable[str]) -> dict[str, int]:

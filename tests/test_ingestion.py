@@ -11,6 +11,7 @@ from pokewatch_site.errors import InvalidInput
 from prices import ingestion
 from prices.ingestion import upsert_prices
 from prices.models import Card, PricePoint
+from prices.signals import prices_ingested
 from prices.sources.base import CardInfo, PriceRow
 
 
@@ -169,3 +170,53 @@ def test_on_postgresql_the_prices_have_a_brin_index_on_date(db) -> None:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'pricepoint_date_brin'")
         (definition,) = cursor.fetchone()
     assert definition.endswith("ON public.prices_pricepoint USING brin (date)")
+
+
+# --- the announcement of new prices (prices.signals.prices_ingested) ---------------------
+
+
+@pytest.fixture
+def receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the receivers a test connects (pipelines' scorer is left out meanwhile)."""
+    monkeypatch.setattr(prices_ingested, "receivers", [])
+    monkeypatch.setattr(prices_ingested, "sender_receivers_cache", {})
+
+
+def test_ingestion_announces_new_prices_and_sums_what_receivers_scored(
+    make_card, receivers
+) -> None:
+    heard: list[date] = []
+
+    def scorer(sender: object, first_date: date, **kwargs: object) -> int:
+        heard.append(first_date)
+        return 2
+
+    def no_champion(sender: object, first_date: date, **kwargs: object) -> None:
+        return None
+
+    prices_ingested.connect(scorer)
+    prices_ingested.connect(no_champion)
+    make_card(card_id="a")
+    result = ingestion.score_new_prices(upsert_prices(rows_for("a", ["1", "2"]), source="s"))
+    assert (heard, result.scored) == ([date(2026, 3, 1)], 2)
+    assert ingestion.score_from(None) is None and heard == [date(2026, 3, 1)]  # nothing new
+
+
+def test_without_a_receiver_nothing_is_scored(make_card, receivers) -> None:
+    make_card(card_id="a")
+    result = ingestion.score_new_prices(upsert_prices(rows_for("a", ["1"]), source="s"))
+    assert result.scored is None and "new predictions" not in result.summary()
+
+
+def test_if_a_receiver_fails_then_the_import_stays_and_the_failure_is_logged(
+    make_card, receivers, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: object, first_date: date, **kwargs: object) -> int:
+        raise RuntimeError("model store unreachable")
+
+    prices_ingested.connect(broken)
+    make_card(card_id="a")
+    result = ingestion.score_new_prices(upsert_prices(rows_for("a", ["1"]), source="s"))
+    assert result.scored is None
+    assert PricePoint.objects.count() == 1
+    assert "model store unreachable" in caplog.text

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from io import StringIO
 
 import pandas as pd
@@ -10,7 +11,9 @@ from django.core.management import CommandError, call_command
 from pipelines.data import load_price_frame
 from pipelines.publishing import publish
 from pipelines.scoring import score
-from prices.models import Prediction
+from prices.ingestion import score_new_prices, upsert_prices
+from prices.models import Prediction, PricePoint
+from prices.sources.base import PriceRow
 from tests.pipeline_fixtures import version
 
 
@@ -77,3 +80,34 @@ def test_price_frame_takes_one_source_per_card_and_skips_inactive_cards(
     assert str(frame["date"].dtype).startswith("datetime64")
     assert load_price_frame(start=date(2026, 1, 2))["market_price"].tolist() == [20.0, 8.0, 4.0]
     assert load_price_frame(card_ids=["nope"]).empty
+
+
+def test_new_prices_are_scored_by_the_champion_when_ingestion_announces_them(
+    priced_card, settings
+) -> None:
+    settings.POKEWATCH_SERVING_WINDOW_DAYS = 30
+    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    score()
+    day = date(2026, 3, 2)
+
+    result = score_new_prices(upsert_prices([PriceRow("a", day, Decimal("12.00"))], source="test"))
+
+    assert result.scored == 1
+    assert Prediction.objects.filter(date=day).count() == 1
+
+
+def test_if_scoring_fails_after_an_import_then_the_prices_stay(
+    priced_card, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+
+    def broken(since: date | None = None) -> None:
+        raise RuntimeError("model store unreachable")
+
+    monkeypatch.setattr("pipelines.scoring.score", broken)
+    day = date(2026, 3, 2)
+    result = score_new_prices(upsert_prices([PriceRow("a", day, Decimal("12.00"))], source="test"))
+
+    assert result.scored is None
+    assert PricePoint.objects.filter(date=day).exists()
+    assert "run `manage.py score` to retry" in caplog.text
