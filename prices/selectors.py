@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, cast
 
 from django.conf import settings
-from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, F, Max, Model, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from pipelines.models import ModelVersion
 from pokewatch_site.errors import InvalidInput, NotFound
 from prices.models import Card, Prediction, PricePoint, SignalRecord
 
@@ -34,8 +33,30 @@ PAYLOAD_FIELDS = (
 )
 
 
-def champion() -> ModelVersion | None:
-    return ModelVersion.objects.filter(is_champion=True).first()
+class Champion(Protocol):
+    """What the read side uses of the champion model version."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def horizon(self) -> int: ...
+    @property
+    def signal_rule(self) -> str: ...
+
+
+def _model_versions() -> type[Model]:
+    """The model versions' model, reached through prices' own foreign key.
+
+    ``Prediction.model_version`` declares the data dependency ("pipelines.ModelVersion");
+    the read side follows that relation instead of importing pipelines' code, so prices
+    import nothing of pipelines and the apps have no import cycle.
+    """
+    return cast(type[Model], Prediction._meta.get_field("model_version").related_model)
+
+
+def champion() -> Champion | None:
+    found = _model_versions()._default_manager.filter(is_champion=True).first()
+    return cast(Champion | None, found)
 
 
 def champion_predictions() -> QuerySet[Prediction]:
