@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "prices",
     "accounts",
     "pipelines",
+    # The site package: commands that span the apps (bootstrap). No apps.py: Django gives
+    # it a default AppConfig, and it stays the top of the app graph, importing any app.
+    "pokewatch_site",
 ]
 
 MIDDLEWARE = [
