@@ -440,7 +440,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- Logging -------------------------------------------------------------------------------
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-# "plain" for people, "json" (one object per line) for log collectors.
+# "plain" for people, "json" (one object per line: time, level, logger, request_id, message,
+# and exception with its traceback when there is one) for log collectors.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
@@ -454,7 +455,17 @@ LOGGING = {
         "plain": {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s",
         },
-        "json": {"()": "pokewatch_site.middleware.JSONLogFormatter"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "exception",
+            },
+        },
     },
     "handlers": {
         "console": {

@@ -142,19 +142,6 @@ def test_schema_and_docs_are_public(client: Client, db) -> None:
     assert "cdn" not in docs.text.lower()  # Swagger UI is served locally
 
 
-def test_json_log_lines_carry_the_request_id() -> None:
-    import json as json_module
-    import logging
-
-    from pokewatch_site.middleware import JSONLogFormatter
-
-    record = logging.LogRecord("prices", logging.WARNING, __file__, 1, "slow %s", ("query",), None)
-    record.request_id = "abc-123"
-    line = json_module.loads(JSONLogFormatter().format(record))
-    assert line["request_id"] == "abc-123"
-    assert (line["level"], line["logger"], line["message"]) == ("WARNING", "prices", "slow query")
-
-
 def test_a_host_not_allowed_is_a_json_400_under_api_only(client: Client, db, settings) -> None:
     settings.ALLOWED_HOSTS = ["api.example.org"]
     api = client.get("/api/v1/health/", HTTP_HOST="evil.example.net")

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,6 +50,55 @@ def test_if_several_workers_have_no_shared_cache_then_startup_is_refused() -> No
     result = load_settings(**env, WEB_CONCURRENCY="4", REDIS_URL="")
     assert result.returncode != 0
     assert "WEB_CONCURRENCY > 1 without REDIS_URL" in result.stderr
+
+
+JSON_LOG_SCRIPT = """
+import logging
+import django
+django.setup()
+from django.test import Client
+response = Client().get("/api/v1/no-such-endpoint/", HTTP_X_REQUEST_ID="req-42")
+print(response.status_code, response["X-Request-ID"])
+try:
+    1 / 0
+except ZeroDivisionError:
+    logging.getLogger("prices").exception("scoring failed for %s", "card-1")
+"""
+
+
+def test_json_logs_are_one_object_a_line_with_the_request_id_and_traceback() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "-c", JSON_LOG_SCRIPT],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings", "LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["404", "req-42"]
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    by_logger = {line["logger"]: line for line in lines}
+
+    not_found = by_logger["django.request"]
+    assert not_found["level"] == "WARNING"
+    assert not_found["request_id"] == "req-42"
+    assert not_found["message"] == "Not Found: /api/v1/no-such-endpoint/"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", not_found["time"])
+    assert "exception" not in not_found
+
+    failed = by_logger["prices"]
+    assert (failed["level"], failed["message"]) == ("ERROR", "scoring failed for card-1")
+    assert failed["request_id"] == "-"  # outside any request
+    assert failed["exception"].startswith("Traceback (most recent call last):")
+    assert "ZeroDivisionError: division by zero" in failed["exception"]
+
+
+def test_if_the_log_format_is_unknown_then_startup_names_it() -> None:
+    result = load_settings(LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be plain or json" in result.stderr
 
 
 def test_production_settings_pass_the_deploy_check() -> None:
