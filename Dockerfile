@@ -25,14 +25,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 RUN python -m venv /opt/venv \
- && pip install --upgrade pip setuptools wheel
+ && pip install pip==26.3
 
 WORKDIR /src
-# Dependencies alone first, read from pyproject.toml's [project] dependencies: this layer
-# is rebuilt only when pyproject.toml changes, not on every code change.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
- && pip install -r /tmp/requirements.txt \
+# Dependencies alone first, every one pinned with its hashes by requirements.lock (exported
+# from uv.lock; docs/ci_cd.md says how to regenerate both): this layer is rebuilt only when
+# the lock changes, not on every code change. --no-deps: the lock is the whole set.
+COPY requirements.lock ./
+RUN pip install --no-deps --require-hashes -r requirements.lock \
  && pip check
 
 # The project itself runs from /app (settings find config/ and manage.py next to the

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench setup clean
+.PHONY: run test lint typecheck lock check-lock bench setup clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy .
+
+# uv.lock: every dependency and extra pinned with hashes, for every platform; requirements.lock:
+# its runtime part, which the image installs. Run `make lock` after editing the dependencies
+# in pyproject.toml (`uv lock --upgrade` moves every pin to the newest allowed release).
+EXPORT_LOCK := $(VENV)/bin/uv export --frozen --no-dev --no-emit-project --format requirements-txt --quiet
+
+lock: $(STAMP)
+	$(VENV)/bin/uv lock
+	$(EXPORT_LOCK) > requirements.lock
+
+# Offline: fails if pyproject.toml changed without `make lock`, or requirements.lock was edited.
+check-lock: $(STAMP)
+	$(VENV)/bin/uv lock --check --offline
+	$(EXPORT_LOCK) | diff -u requirements.lock - \
+		|| { echo "requirements.lock is not uv.lock's export: run make lock" >&2; exit 1; }
 
 # Benchmarks need DATABASE_URL (PostgreSQL); the API one also REDIS_URL and wrk. The
 # defaults are the quick sizes; docs/benchmarks.md gives the commands behind its figures.
