@@ -19,12 +19,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -33,48 +32,33 @@ from pipelines.features import build_target, clean_prices
 from pipelines.models import ModelVersion
 from pipelines.signals import SignalConfig, outcomes
 from prices import caching
-from prices.models import Card, Prediction, SignalRecord
+from prices import predictions as prediction_store
+from prices.models import Card, SignalRecord
 
 logger = logging.getLogger(__name__)
-
-_COPIED = ("card_id", "date", "model_version_id", "signal", "market_price", "fair_price")
-_BAND = ("fair_low", "fair_high")
 
 
 def record_served(version: ModelVersion, since: date | None = None) -> int:
     """Record ``version``'s predictions (dated >= ``since``) of days not yet served.
 
-    One ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite alike):
-    the first prediction published for a (card, day) stays. Returns the rows added.
+    Only out-of-sample days; the copy itself (one ``INSERT … SELECT … ON CONFLICT DO
+    NOTHING``: the first prediction published for a (card, day) stays) is the prices
+    app's, which keeps the track record. Returns the rows added.
     """
     config = SignalConfig.from_settings(version.signal_rule)
     first = since
     if version.data_end is not None:
         out_of_sample = version.data_end - timedelta(days=version.horizon - 1)
         first = max(first, out_of_sample) if first else out_of_sample
-    records, predictions = SignalRecord._meta.db_table, Prediction._meta.db_table
-    columns = [*_COPIED, *_BAND, "horizon", "signal_rule", "buy_threshold", "sell_threshold"]
-    selected = ", ".join(f"p.{c}" for c in (*_COPIED, *_BAND))
-    since_clause = " AND p.date >= %s" if first else ""
-    # Table and column names come from the models; every value is a query parameter.
-    sql = (
-        f"INSERT INTO {records} ({', '.join(columns)}, published_at) "  # noqa: S608 # nosec B608
-        f"SELECT {selected}, %s, %s, %s, %s, %s FROM {predictions} p "
-        f"WHERE p.model_version_id = %s{since_clause} ON CONFLICT (card_id, date) DO NOTHING"
-    )
-    params: list[Any] = [
-        version.horizon,
-        version.signal_rule,
-        config.buy_threshold,
-        config.sell_threshold,
-        timezone.now(),
+    added = prediction_store.record_served(
         version.pk,
-    ]
-    if first:
-        params.append(first)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        added = max(cursor.rowcount, 0)
+        horizon=version.horizon,
+        signal_rule=version.signal_rule,
+        buy_threshold=config.buy_threshold,
+        sell_threshold=config.sell_threshold,
+        published_at=timezone.now(),
+        since=first,
+    )
     if added:
         logger.info("track record: %d served prediction(s) of %s recorded", added, version)
     return added
@@ -104,7 +88,7 @@ def grade(today: date | None = None) -> GradeResult:
     today = today or timezone.localdate()
     result = GradeResult()
     cutoff = today - timedelta(days=settings.POKEWATCH_TRACK_RECORD_DAYS)
-    result.pruned, _ = SignalRecord.objects.filter(date__lt=cutoff).delete()
+    result.pruned = prediction_store.drop_records_before(cutoff)
     pending = SignalRecord.objects.filter(graded_at__isnull=True)
     latest = Card.objects.aggregate(latest=Max("latest_price_date"))["latest"]
     if latest is None:
@@ -151,9 +135,5 @@ def _grade(due: list[SignalRecord], horizon: int, latest: date) -> int:
             record.realised_return = float(happened["ret"][0])
             record.rose, record.fell = bool(happened["rose"][0]), bool(happened["fell"][0])
         graded.append(record)
-    SignalRecord.objects.bulk_update(
-        graded,
-        ["graded_at", "realised_median", "realised_return", "rose", "fell"],
-        batch_size=2000,
-    )
+    prediction_store.save_grades(graded)
     return len(graded)

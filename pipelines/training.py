@@ -35,7 +35,8 @@ from pipelines.models import ModelVersion
 from pipelines.publishing import PublishResult, promote
 from pipelines.sharding import Plan, make_plan, run_phase
 from pipelines.signals import SignalConfig
-from prices.models import Card, Prediction
+from prices import predictions as prediction_store
+from prices.models import Card
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def serve(
     if planned.last_day is None:
         return 0
     start = planned.last_day - timedelta(days=config.serving_window_days - 1)
-    Prediction.objects.filter(model_version=version).delete()  # a re-run, or a rollback
+    prediction_store.delete_predictions(version.pk)  # a re-run, or a rollback
     try:
         written = run_phase(
             "serve",
@@ -241,7 +242,7 @@ def serve(
             start=start,
         )
     except BaseException:
-        Prediction.objects.filter(model_version=version).delete()
+        prediction_store.delete_predictions(version.pk)
         raise
     tracking.log_serving_plots(version)
     return int(sum(written))

@@ -6,6 +6,7 @@ from pipelines import publishing
 from pipelines.models import ModelVersion
 from pipelines.publishing import publish
 from prices import caching
+from prices import predictions as prediction_store
 from prices.models import Prediction
 from tests.pipeline_fixtures import prediction_frame, version
 
@@ -59,7 +60,7 @@ def test_if_any_publish_step_fails_then_previous_champion_stays(
         raise RuntimeError(f"{failing_step} failed")
 
     if failing_step == "write":  # some rows land, then the write fails
-        copy, bulk_create = publishing.copy_lines, Prediction.objects.bulk_create
+        copy, bulk_create = prediction_store.copy_lines, Prediction.objects.bulk_create
 
         def copy_half(cursor, table, columns, lines, **kwargs):
             copy(cursor, table, columns, list(lines)[:5], **kwargs)
@@ -69,7 +70,7 @@ def test_if_any_publish_step_fails_then_previous_champion_stays(
             bulk_create(list(batch)[:5], **kwargs)
             raise RuntimeError("write failed")
 
-        monkeypatch.setattr(publishing, "copy_lines", copy_half)
+        monkeypatch.setattr(prediction_store, "copy_lines", copy_half)
         monkeypatch.setattr(Prediction.objects, "bulk_create", bulk_create_half)
     elif failing_step == "flip":
         monkeypatch.setattr(ModelVersion, "save", boom)
@@ -87,7 +88,7 @@ def test_if_pruning_fails_then_the_new_champion_still_serves(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("prune failed")
 
-    monkeypatch.setattr(publishing.Prediction.objects, "exclude", boom)
+    monkeypatch.setattr(Prediction.objects, "exclude", boom)
     new = version("model")
     result = publish(new, prediction_frame(cards, 7))
     assert result.pruned == 0
