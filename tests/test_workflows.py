@@ -118,8 +118,10 @@ def _dev_requirement(name: str) -> str:
     raise AssertionError(f"{name} is not in the dev extra")
 
 
-def _git(cwd: Path, *args: str, date: str | None = None) -> str:
-    env = {
+def _git_env() -> dict[str, str]:
+    """An identity, and none of this machine's git configuration (signing, hooks, ...), for
+    git and for the tools that run it (a CI runner has no identity of its own)."""
+    return {
         **os.environ,
         "GIT_AUTHOR_NAME": "Test",
         "GIT_AUTHOR_EMAIL": "test@example.org",
@@ -128,6 +130,10 @@ def _git(cwd: Path, *args: str, date: str | None = None) -> str:
         "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_CONFIG_NOSYSTEM": "1",
     }
+
+
+def _git(cwd: Path, *args: str, date: str | None = None) -> str:
+    env = _git_env()
     if date:
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
     result = subprocess.run(
@@ -259,7 +265,12 @@ def test_a_version_bump_rewrites_pyproject_and_uv_lock_commits_and_tags(tmp_path
     old = _pyproject()["project"]["version"]
 
     result = subprocess.run(
-        [bump, "bump", "minor"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [bump, "bump", "minor"],
+        cwd=tmp_path,
+        env=_git_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -306,7 +317,12 @@ def test_release_notes_list_each_commit_of_the_tag_once_grouped(tmp_path: Path) 
     for tag, subjects in history.items():
         _git(tmp_path, "checkout", "-q", tag)
         result = subprocess.run(
-            [cliff, "--current"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+            [cliff, "--current"],
+            cwd=tmp_path,
+            env=_git_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         notes = result.stdout
@@ -317,7 +333,12 @@ def test_release_notes_list_each_commit_of_the_tag_once_grouped(tmp_path: Path) 
         previous = tag
     _git(tmp_path, "checkout", "-q", "v0.1.0")
     notes = subprocess.run(
-        [cliff, "--current"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [cliff, "--current"],
+        cwd=tmp_path,
+        env=_git_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout
     sections = re.split(r"^### ", notes, flags=re.MULTILINE)[1:]
     groups = {section.splitlines()[0]: section for section in sections}
