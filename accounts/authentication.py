@@ -42,7 +42,8 @@ class APIKeyAuthentication(BaseAuthentication):
         raw_key = self.key_parser.get(request)
         if not raw_key:
             return None
-        key = resolve_key(raw_key)
+        # With the request: the view's cache entries come back in the same round trip.
+        key = resolve_key(raw_key, request)
         if key is None:
             raise AuthenticationFailed("Invalid, revoked or expired API key.")
         touch_last_used(key)

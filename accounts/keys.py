@@ -23,45 +23,37 @@ The secret is verified at every request, against the hash in the cached row, and
 is checked against the clock at every request, so an expiry date passing needs no
 invalidation.
 
-Keys verified in this process
------------------------------
-:func:`resolve_key` remembers, per prefix, a SHA-256 digest of the full key it verified and
-the row's hash and rate (:func:`verified_here`). The one-round-trip read of
-:mod:`prices.fastpath` starts only for a key this process has verified before, so a wrong
-secret never reaches it (nor the key's rate-limit counter); it still reads the key's
-cached row and version at every request and accepts the key only if that row is current
-(:func:`usable_cached_key`), so a revoke is refused at once there too.
+One round trip per keyed request
+--------------------------------
+:func:`resolve_key` reads the key's version token and cached row with one ``get_many``
+(``MGET`` on Redis). Given the request, it asks for the cache entries the view will read
+in the same call (:func:`pokewatch_site.caching.prefetch_keys`) and leaves them on the
+request for the view.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from time import monotonic
 from typing import Any, cast
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import APIKey, validate_rate
+from pokewatch_site import caching
 from pokewatch_site.errors import InvalidInput, NotFound
 
 CACHE_TTL = 60
 # Outlives any entry tagged with it; once it lapses, older entries just stop matching.
 VERSION_TTL = 24 * 60 * 60
 TOUCH_INTERVAL = 60
-_UNSHARED_BACKENDS = {
-    "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.dummy.DummyCache",
-}
+_touched_here = caching.memo("apikey:touched")
 
 
 class KeyStatus(StrEnum):
@@ -107,9 +99,6 @@ def revoke_key(prefix: str) -> APIKey:
     return key
 
 
-_touched_here: dict[str, float] = {}
-
-
 def touch_last_used(key: APIKey) -> None:
     """Record a use of ``key``, writing to the database at most once a minute per key.
 
@@ -128,8 +117,7 @@ def touch_last_used(key: APIKey) -> None:
 
 def forget_cached_key(prefix: str) -> None:
     """Make any cached lookup of this key unusable, now and after the current commit."""
-    _verified.pop(prefix, None)
-    if not cache_is_shared():
+    if not caching.is_shared():
         return
     _bump_version(prefix)
     transaction.on_commit(lambda: _bump_version(prefix))
@@ -138,64 +126,19 @@ def forget_cached_key(prefix: str) -> None:
 # --- selectors -----------------------------------------------------------------------------
 
 
-def resolve_key(raw_key: str) -> APIKey | None:
-    """The key for ``raw_key`` if it exists, matches, is not revoked and has not expired."""
+def resolve_key(raw_key: str, request: Any = None) -> APIKey | None:
+    """The key for ``raw_key`` if it exists, matches, is not revoked and has not expired.
+
+    With ``request`` (DRF's), the cache entries its view will read are fetched in the same
+    round trip as the key's cached row (see the module's docstring).
+    """
     prefix, dot, _ = raw_key.partition(".")
     if not prefix or not dot:
         return None
-    key = _cached_usable_key(prefix) if cache_is_shared() else _usable_key(prefix)
+    key = _cached_usable_key(prefix, request) if caching.is_shared() else _usable_key(prefix)
     if key is None or key.revoked or key.has_expired or not key.is_valid(raw_key):
         return None
-    _verified[prefix] = VerifiedKey(_digest(raw_key), key.hashed_key, key.rate)
     return key
-
-
-@dataclass(frozen=True)
-class VerifiedKey:
-    """What this process knows of a key it has verified: enough to re-check it cheaply."""
-
-    digest: bytes  # SHA-256 of the full key (the key itself is not kept)
-    hashed_key: str
-    rate: str
-
-
-_verified: dict[str, VerifiedKey] = {}
-
-
-def verified_here(raw_key: str) -> tuple[str, VerifiedKey] | None:
-    """The prefix and memory of ``raw_key`` if this process verified this exact key before.
-
-    Says nothing about the key being usable *now*: check the current cached row with
-    :func:`usable_cached_key`.
-    """
-    prefix, dot, _ = raw_key.partition(".")
-    known = _verified.get(prefix) if dot else None
-    if known is None or not hmac.compare_digest(known.digest, _digest(raw_key)):
-        return None
-    return prefix, known
-
-
-def usable_cached_key(
-    version: bytes | None,
-    entry: bytes | None,
-    known: VerifiedKey,
-    decode: Callable[[bytes], Any],
-) -> APIKey | None:
-    """The key from its raw cached ``version`` and ``entry`` (as stored by
-    :func:`resolve_key`), if that entry is current and the key is still the one verified
-    and still usable; otherwise ``None`` (ask :func:`resolve_key`).
-    """
-    if entry is None:
-        return None
-    cached_version, key = _decoded(entry, decode)
-    current_version = decode(version) if version is not None else ""
-    if cached_version != current_version or key is None:
-        return None
-    if key.hashed_key != known.hashed_key or key.rate != known.rate:
-        return None
-    if key.revoked or key.has_expired:
-        return None
-    return cast(APIKey, key)
 
 
 def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
@@ -211,43 +154,21 @@ def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
     return KeyStatus.VALID, key
 
 
-def cache_is_shared() -> bool:
-    """Whether every process sees the same default cache (so invalidation reaches them)."""
-    return settings.CACHES["default"]["BACKEND"] not in _UNSHARED_BACKENDS
-
-
 # --- helpers -------------------------------------------------------------------------------
-
-
-_last_entries: dict[bytes, Any] = {}
-
-
-def _decoded(entry: bytes, decode: Callable[[bytes], Any]) -> Any:
-    """``decode(entry)``, remembered: the same row comes back on every request of a key.
-
-    Keyed by the stored bytes themselves, so a changed row is always decoded afresh.
-    """
-    found = _last_entries.get(entry)
-    if found is None:
-        if len(_last_entries) >= 1024:
-            _last_entries.clear()
-        found = _last_entries[entry] = decode(entry)
-    return found
-
-
-def _digest(raw_key: str) -> bytes:
-    return hashlib.sha256(raw_key.encode()).digest()
 
 
 def _usable_key(prefix: str) -> APIKey | None:
     return APIKey.objects.get_usable_keys().filter(prefix=prefix).first()
 
 
-def _cached_usable_key(prefix: str) -> APIKey | None:
+def _cached_usable_key(prefix: str, request: Any = None) -> APIKey | None:
     entry_key, version_key = cache_keys(prefix)
+    also = caching.prefetch_keys(request) if request is not None else []
     # Version and entry in one atomic read (MGET on Redis), before the row: a revoke
     # committing in between replaces the version, so the entry written below is born stale.
-    found = cache.get_many([version_key, entry_key])
+    found = cache.get_many([version_key, entry_key, *also])
+    if also:
+        caching.keep(request, also, found)
     version = found.get(version_key, "")
     entry = found.get(entry_key)
     if entry is not None and entry[0] == version:

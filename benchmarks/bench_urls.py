@@ -18,8 +18,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.ratelimit import RateLimitedMixin
-
 
 def trivial(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
@@ -28,13 +26,16 @@ def trivial(request: HttpRequest) -> JsonResponse:
 class TrivialDRFView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []
 
     def get(self, request: Request) -> Response:
         return Response({"ok": True})
 
 
-class KeyedView(RateLimitedMixin, APIView):
-    """Default authentication and permission classes (a valid key is required)."""
+class KeyedView(APIView):
+    """Default authentication, permission and throttle classes (a valid key is required)."""
+
+    throttle_scope = "read"
 
     def get(self, request: Request) -> Response:
         return Response({"ok": True})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -73,11 +74,9 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "pokewatch_site.middleware.APIErrorMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    # Response-only, so before the fast reads: they get X-Frame-Options too.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Cached fair prices in one Redis round trip, before the session/CSRF/auth/messages
-    # middleware a keyed JSON read does not use (prices/fastpath.py).
-    "prices.fastpath.FastReadMiddleware",
+    # X-RateLimit-* and Retry-After of requests the DRF throttle counted.
+    "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,22 +122,36 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ---------------------------------------------------------------------------------
-# REDIS_URL is the server; each use gets its own DB number so that clearing one never
-# touches another: 1 = cache, 2 = rate-limit counters, 0 = Celery broker.
+# Redis serves three uses, each on its own DB so that clearing one never touches another:
+# the Celery broker, the cache and the rate-limit counters. REDIS_URL names the server and
+# the first of three DBs: redis://host:6379/N puts the broker on DB N, the cache on N+1 and
+# the counters on N+2 (no number: 0, 1, 2). REDIS_BROKER_DB, REDIS_CACHE_DB and
+# REDIS_RATELIMIT_DB move one use; CELERY_BROKER_URL, REDIS_CACHE_URL and
+# REDIS_RATELIMIT_URL give one use a whole URL of its own (another server, say).
 
 REDIS_URL = env_str("REDIS_URL").rstrip("/")
-REDIS_CACHE_DB = env_int("REDIS_CACHE_DB", 1)
-REDIS_RATELIMIT_DB = env_int("REDIS_RATELIMIT_DB", 2)
-REDIS_BROKER_DB = env_int("REDIS_BROKER_DB", 0)
+
+
+def _redis_url_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    if path and not path.isdigit():
+        raise ImproperlyConfigured(f"REDIS_URL's path must be a DB number, got {path!r}")
+    return int(path or 0)
 
 
 def _redis_db_url(db: int) -> str:
-    base = REDIS_URL
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{db}"
+    """REDIS_URL (scheme, credentials, host, port, options) on DB ``db``."""
+    return urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{db}"))
 
 
+_REDIS_BASE_DB = _redis_url_db(REDIS_URL) if REDIS_URL else 0
+REDIS_BROKER_DB = env_int("REDIS_BROKER_DB", _REDIS_BASE_DB)
+REDIS_CACHE_DB = env_int("REDIS_CACHE_DB", _REDIS_BASE_DB + 1)
+REDIS_RATELIMIT_DB = env_int("REDIS_RATELIMIT_DB", _REDIS_BASE_DB + 2)
+REDIS_CACHE_URL = env_str("REDIS_CACHE_URL") or (_redis_db_url(REDIS_CACHE_DB) if REDIS_URL else "")
+REDIS_RATELIMIT_URL = env_str("REDIS_RATELIMIT_URL") or (
+    _redis_db_url(REDIS_RATELIMIT_DB) if REDIS_URL else ""
+)
 if REDIS_URL:
     _redis_options = {
         "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -150,13 +163,13 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_db_url(REDIS_CACHE_DB),
+            "LOCATION": REDIS_CACHE_URL,
             "KEY_PREFIX": "pokewatch",
             "OPTIONS": _redis_options,
         },
         "ratelimit": {
             "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": _redis_db_url(REDIS_RATELIMIT_DB),
+            "LOCATION": REDIS_RATELIMIT_URL,
             "KEY_PREFIX": "pokewatch",
             "OPTIONS": _redis_options,
         },
@@ -203,23 +216,25 @@ WHITENOISE_USE_FINDERS = DEBUG  # in development, straight from the apps' static
 
 # --- REST framework ------------------------------------------------------------------------
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so a missing key answers 401 with "WWW-Authenticate: Api-Key".
         "accounts.authentication.APIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasAPIKeyOrStaff"],
+    # Per key (django-ratelimit counters); a view's throttle_scope is its group.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.RateLimitThrottle"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "prices.api.StaffBrowsableAPIRenderer",
+        "pokewatch_site.api.StaffBrowsableAPIRenderer",
     ],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "prices.api.StaffOnlyBrowsableNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "pokewatch_site.api.StaffOnlyBrowsableNegotiation",
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "prices.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "pokewatch_site.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "prices.api.exception_handler",
+    "EXCEPTION_HANDLER": "pokewatch_site.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -251,6 +266,8 @@ POKEWATCH_RATES = {
     "batch": env_str("POKEWATCH_RATE_BATCH", "30/m"),
     "public": env_str("POKEWATCH_RATE_PUBLIC", "60/m"),
 }
+# The same defaults, where DRF looks for a throttle scope's rate.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = POKEWATCH_RATES
 # Trust X-Forwarded-For only behind a proxy that sets it (the client IP for rate limits).
 POKEWATCH_TRUSTED_PROXY = env_bool("POKEWATCH_TRUSTED_PROXY", False)
 
@@ -297,8 +314,6 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remainin
 # --- Prediction cache ---------------------------------------------------------------------
 
 POKEWATCH_PREDICTION_CACHE_TTL = env_int("POKEWATCH_PREDICTION_CACHE_TTL", 300)
-# Cached fair prices in one Redis round trip (prices.fastpath); only with Redis.
-POKEWATCH_FAST_READS = env_bool("POKEWATCH_FAST_READS", True)
 
 # --- PokeWatch -----------------------------------------------------------------------------
 
@@ -365,8 +380,8 @@ MLFLOW_EXPERIMENT_NAME = env_str("MLFLOW_EXPERIMENT_NAME", "pokewatch-fair-value
 ZENML_CONFIG_PATH = env_str("ZENML_CONFIG_PATH") or str(VAR_DIR / "zenml")
 
 # --- Celery: worker and beat ---------------------------------------------------------------
-# With REDIS_URL the broker is Redis DB 0; without it, an embedded broker that needs no
-# server: kombu's SQLAlchemy transport on a SQLite file under var/.
+# With REDIS_URL the broker is its first DB (see "Cache" above); without it, an embedded
+# broker that needs no server: kombu's SQLAlchemy transport on a SQLite file under var/.
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or (
     _redis_db_url(REDIS_BROKER_DB)
@@ -392,6 +407,14 @@ POKEWATCH_TRAINING_SOFT_LIMIT = env_int("POKEWATCH_TRAINING_SOFT_LIMIT", 3600)
 POKEWATCH_TRAINING_HARD_LIMIT = POKEWATCH_TRAINING_SOFT_LIMIT + 300
 # Redis re-delivers an unacknowledged task after visibility_timeout: it must be longer than
 # the longest run, or a long run would be started twice.
+_redis_uses = {"cache": REDIS_CACHE_URL, "rate-limit counters": REDIS_RATELIMIT_URL}
+if CELERY_BROKER_URL.startswith("redis"):
+    _redis_uses["broker"] = CELERY_BROKER_URL
+if REDIS_URL and len(set(_redis_uses.values())) < len(_redis_uses):
+    raise ImproperlyConfigured(
+        "Two Redis uses share one DB (clearing the cache would clear the other): "
+        + ", ".join(f"{use} {url.rpartition('@')[2]}" for use, url in _redis_uses.items())
+    )
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": POKEWATCH_TRAINING_HARD_LIMIT + 3600, "socket_connect_timeout": 5}
     if CELERY_BROKER_URL.startswith("redis")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from pokewatch_site.health import HealthView
 from pokewatch_site.middleware import api_not_found
 from prices.admin_views import cache_stats
 
@@ -11,6 +12,7 @@ handler400 = "pokewatch_site.middleware.bad_request"
 urlpatterns = [
     path("admin/cache-stats/", admin.site.admin_view(cache_stats), name="cache-stats"),
     path("admin/", admin.site.urls),
+    path("api/v1/health/", HealthView.as_view(), name="health"),
     path("api/v1/", include("prices.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -7,15 +7,26 @@ truth every process shares) and is mirrored into a shared cache (Redis) after co
 with Redis a new generation is seen instantly; with the per-process local-memory cache
 each process re-reads it from the database at most every ``GENERATION_POLL_SECONDS``.
 
-Hits and misses are counted in the cache itself, so with Redis every worker sees the
-same numbers. If the cache is down, reads fall back to the database (django-redis's
-IGNORE_EXCEPTIONS turns failures into misses).
+An entry is ``(generation, value, etag)``: the ETag (a digest of the value's JSON) is
+worked out once, when the value is cached, and lets a view answer a conditional GET with
+304 without rendering anything.
+
+A keyed request's entries usually come from :mod:`pokewatch_site.caching`'s per-request
+store: the API key authentication fetched them in the same ``MGET`` as the key's cached
+row (the view names them in ``prefetch_cache_keys``). Hits and misses are counted per
+process and added to shared counters in the cache a second later
+(``COUNT_FLUSH_SECONDS``, by a timer thread), so with Redis the statistics cover every
+worker, at most a second late, without a round trip per request. If the cache is down,
+reads fall back to the database (django-redis's IGNORE_EXCEPTIONS turns failures into
+misses).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,7 +36,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
+from rest_framework.renderers import JSONRenderer
 
+from pokewatch_site import caching as site_caching
 from prices.models import CacheGeneration
 
 logger = logging.getLogger(__name__)
@@ -37,11 +50,15 @@ HITS_KEY = "pred-meta:hits"
 MISSES_KEY = "pred-meta:misses"
 GENERATION_POLL_SECONDS = 2.0
 GENERATION_MIRROR_TTL = 60
-_memo: dict[str, tuple[float, int]] = {}
+COUNT_FLUSH_SECONDS = 1.0
+_generation = site_caching.memo("prediction-cache:generation")
+_counts = site_caching.memo("prediction-cache:counts")
+_counts_lock = threading.Lock()
+_renderer = JSONRenderer()
 
 
 def is_shared() -> bool:
-    return "redis" in str(settings.CACHES["default"]["BACKEND"]).lower()
+    return site_caching.is_shared()
 
 
 def _db_generation() -> int:
@@ -55,11 +72,11 @@ def current_generation() -> int:
         if value is not None:
             return int(value)
     now = time.monotonic()
-    cached = _memo.get("generation")
+    cached = _generation.get("generation")
     if cached and now - cached[0] < GENERATION_POLL_SECONDS:
-        return cached[1]
+        return int(cached[1])
     value = _db_generation()
-    _memo["generation"] = (now, value)
+    _generation["generation"] = (now, value)
     if is_shared():
         # add, not set: a reader that read the database just before a publish committed
         # must not overwrite the new generation the publisher has just mirrored.
@@ -72,7 +89,7 @@ def bump_generation() -> int:
     CacheGeneration.objects.get_or_create(pk=1)
     CacheGeneration.objects.filter(pk=1).update(value=F("value") + 1)
     value = _db_generation()
-    _memo.pop("generation", None)
+    _generation.pop("generation", None)
     if is_shared():
         transaction.on_commit(
             lambda: cache.set(GENERATION_KEY, value, timeout=GENERATION_MIRROR_TTL)
@@ -93,43 +110,95 @@ def fair_price_key(card_id: str, day: str | None) -> str:
     return key(*fair_price_parts(card_id, day))
 
 
-def read_through(parts: tuple[object, ...], compute: Callable[[], T]) -> T:
-    """The cached value for ``parts``, or ``compute()`` stored for the TTL.
+def prefetch_keys(parts: tuple[object, ...]) -> list[str]:
+    """The cache keys a read of ``parts`` needs: for a view's ``prefetch_cache_keys``."""
+    return [GENERATION_KEY, key(*parts)] if is_shared() else [key(*parts)]
 
-    Entries are stored as ``(generation, value)``; one of an older generation is a miss.
-    With Redis the generation and the entry come back in one round trip (MGET).
+
+def read_through(parts: tuple[object, ...], compute: Callable[[], T], request: Any = None) -> T:
+    """The cached value for ``parts``, or ``compute()`` stored for the TTL."""
+    return read_entry(parts, compute, request)[0]  # type: ignore[no-any-return]
+
+
+def read_entry(
+    parts: tuple[object, ...], compute: Callable[[], Any], request: Any = None
+) -> tuple[Any, str]:
+    """``(value, etag)`` for ``parts`` from the cache, else ``compute()`` cached.
+
+    Entries of an older generation are misses. With a shared cache the generation and the
+    entry come back in one round trip (MGET), or none if ``request`` fetched them already.
     """
     cache_key = key(*parts)
     if is_shared():
-        found = cache.get_many([GENERATION_KEY, cache_key])
+        found = _fetch(request, [GENERATION_KEY, cache_key])
         mirrored = found.get(GENERATION_KEY)
         generation = int(mirrored) if mirrored is not None else current_generation()
         entry = found.get(cache_key)
     else:
         generation = current_generation()
-        entry = cache.get(cache_key)
-    if entry is not None and entry[0] == generation:
-        _count(HITS_KEY)
-        return entry[1]  # type: ignore[no-any-return]
-    _count(MISSES_KEY)
+        entry = _fetch(request, [cache_key]).get(cache_key)
+    if isinstance(entry, tuple) and len(entry) == 3 and entry[0] == generation:
+        _count("hits")
+        return entry[1], entry[2]
+    _count("misses")
     value = compute()
-    cache.set(cache_key, (generation, value), timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
-    return value
+    etag = _etag(value)
+    cache.set(cache_key, (generation, value, etag), timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
+    if request is not None:
+        site_caching.keep(request, [cache_key], {cache_key: (generation, value, etag)})
+    return value, etag
 
 
-def uncount_hit() -> None:
-    """Take back a hit counted in advance (:mod:`prices.fastpath`) that did not happen."""
-    with contextlib.suppress(ValueError):
-        cache.decr(HITS_KEY)
+def _fetch(request: Any, cache_keys: list[str]) -> dict[str, Any]:
+    """The cached values of ``cache_keys``: from what ``request`` fetched, else the cache."""
+    found: dict[str, Any] = {}
+    missing = []
+    for cache_key in cache_keys:
+        known = site_caching.kept(request, cache_key) if request is not None else None
+        if known is None:
+            missing.append(cache_key)
+        elif known[0]:
+            found[cache_key] = known[1]
+    if missing:
+        found.update(cache.get_many(missing))
+    return found
+
+
+def _etag(value: Any) -> str:
+    """A strong ETag of ``value`` as the API renders it."""
+    return '"' + hashlib.blake2b(_renderer.render(value), digest_size=16).hexdigest() + '"'
 
 
 def _count(counter: str) -> None:
+    """Count a hit or a miss here; a timer adds them to the shared counters a second later."""
+    with _counts_lock:
+        _counts[counter] = _counts.get(counter, 0) + 1
+        if _counts.get("timer") is not None:
+            return
+        timer = _counts["timer"] = threading.Timer(COUNT_FLUSH_SECONDS, flush_counts)
+    timer.daemon = True
+    timer.start()
+
+
+def flush_counts() -> None:
+    """Add this process's pending hit and miss counts to the cache's counters."""
+    with _counts_lock:
+        pending = {name: _counts.pop(name, 0) for name in ("hits", "misses")}
+        timer = _counts.pop("timer", None)
+    if timer is not None:
+        timer.cancel()  # called early (stats, clear): the timer has nothing left to do
+    for name, cache_key in (("hits", HITS_KEY), ("misses", MISSES_KEY)):
+        if pending[name]:
+            _add(cache_key, pending[name])
+
+
+def _add(cache_key: str, delta: int) -> None:
     try:
-        cache.incr(counter)
+        cache.incr(cache_key, delta)
     except ValueError:  # first count since the counters were reset
-        cache.add(counter, 0, timeout=None)
+        cache.add(cache_key, 0, timeout=None)
         with contextlib.suppress(ValueError):
-            cache.incr(counter)
+            cache.incr(cache_key, delta)
 
 
 @dataclass
@@ -146,6 +215,7 @@ class CacheStats:
 
 
 def stats() -> CacheStats:
+    flush_counts()
     hits = int(cache.get(HITS_KEY) or 0)
     misses = int(cache.get(MISSES_KEY) or 0)
     total = hits + misses
@@ -166,7 +236,7 @@ def _entries() -> int | None:
     overwritten by the first read of the same key).
     """
     pattern = f"{PREFIX}:*"
-    if is_shared():
+    if hasattr(cache, "iter_keys"):  # django-redis
         try:
             keys = cache.iter_keys(pattern)  # type: ignore[attr-defined]
             return len(list(keys))
@@ -184,15 +254,16 @@ def clear() -> CacheStats:
     """Drop every cached prediction (a new generation) and reset the counters."""
     with transaction.atomic():
         bump_generation()
-    if is_shared():
+    if hasattr(cache, "delete_pattern"):  # django-redis
         try:
             cache.delete_pattern(f"{PREFIX}:*")  # type: ignore[attr-defined]
         except Exception:
             logger.warning("cache clear: could not delete old entries", exc_info=True)
-    else:
+    else:  # local memory: its store is a dict; other backends' entries just go stale
         store = getattr(cache, "_cache", {})
         marker = f":{PREFIX}:"
         # Stored keys are "<key prefix>:<version>:<key>"; delete by the key we made.
         cache.delete_many([k.split(":", 2)[2] for k in list(store) if marker in k])
+    flush_counts()  # this process's pending counts are of the old entries too
     cache.delete_many([HITS_KEY, MISSES_KEY])
     return stats()

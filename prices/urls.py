@@ -7,7 +7,6 @@ router = SimpleRouter()
 router.register("cards", views.CardViewSet, basename="card")
 
 urlpatterns = [
-    path("health/", views.HealthView.as_view(), name="health"),
     path("fair-price/", views.FairPriceView.as_view(), name="fair-price"),
     path("fair-price/batch/", views.BatchFairPriceView.as_view(), name="fair-price-batch"),
     path("signals/", views.SignalsView.as_view(), name="signals"),

@@ -6,8 +6,9 @@ import logging
 from datetime import date
 from typing import Any
 
-from django.db import DatabaseError, connection
 from django.db.models import F
+from django.http import HttpResponseBase
+from django.utils.cache import get_conditional_response, patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -21,11 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.ratelimit import RateLimitedMixin
+from pokewatch_site.api import ERROR
 from pokewatch_site.errors import NotFound
 from prices import caching, selectors
 from prices.filters import CardFilter
-from prices.models import Card
 from prices.serializers import (
     BatchFairPriceRequestSerializer,
     BatchItemSerializer,
@@ -42,7 +42,6 @@ from prices.serializers import (
 
 logger = logging.getLogger(__name__)
 
-ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 ERRORS = {400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR}
 DATE_PARAM = OpenApiParameter("date", OpenApiTypes.DATE, description="YYYY-MM-DD")
 RANGE_PARAMS = [
@@ -57,19 +56,38 @@ def _query(serializer_class: type[serializers.Serializer], request: Request) -> 
     return dict(serializer.validated_data)
 
 
-def cached_fair_price(card_id: str, day: date | None) -> dict[str, Any]:
+def _fair_price_parts(card_id: str, day: date | None) -> tuple[str, str, str]:
+    return caching.fair_price_parts(card_id, day.isoformat() if day else None)
+
+
+def cached_fair_price(card_id: str, day: date | None, request: Request | None = None) -> Any:
     return caching.read_through(
-        caching.fair_price_parts(card_id, day.isoformat() if day else None),
-        lambda: selectors.fair_price(card_id, day),
+        _fair_price_parts(card_id, day), lambda: selectors.fair_price(card_id, day), request
     )
+
+
+def conditional(request: Request, value: Any, etag: str) -> HttpResponseBase:
+    """``value`` with its ETag, or 304 Not Modified if the client has that version.
+
+    ``Cache-Control: private, no-cache``: an answer to a keyed request is the key
+    holder's; a client may keep it but must revalidate (cheaply, with ``If-None-Match``).
+    """
+    response: HttpResponseBase | None = get_conditional_response(request._request, etag=etag)
+    if response is None:
+        response = Response(value)
+    response["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @extend_schema_view(
     list=extend_schema(responses={200: CardSerializer(many=True), **ERRORS}),
     retrieve=extend_schema(responses={200: CardSerializer, **ERRORS}),
 )
-class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
+class CardViewSet(viewsets.ReadOnlyModelViewSet):
     """Tracked cards with their latest market price, fair price, deviation and signal."""
+
+    throttle_scope = "read"
 
     # Recently priced cards first (a card never priced comes last), then by id.
     queryset = selectors.cards_with_latest().order_by(
@@ -83,7 +101,17 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "champion": selectors.champion()}
 
-    def get_object(self) -> Card:
+    def prefetch_cache_keys(self, request: Request) -> list[str]:
+        """The cache entries a fair-price read needs, fetched with the API key's row."""
+        if self.action != "fair_price":
+            return []
+        query = DateQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            return []
+        card_id = self.kwargs["card_id"]
+        return caching.prefetch_keys(_fair_price_parts(card_id, query.validated_data.get("date")))
+
+    def get_object(self) -> Any:
         card_id = self.kwargs["card_id"]
         found = self.get_queryset().filter(card_id=card_id).first()
         if found is None:
@@ -108,7 +136,11 @@ class CardViewSet(RateLimitedMixin, viewsets.ReadOnlyModelViewSet):
     def fair_price(self, request: Request, card_id: str) -> Response:
         """The champion's prediction for that day (the latest one without `date`)."""
         params = _query(DateQuerySerializer, request)
-        return Response(cached_fair_price(card_id, params.get("date")))
+        day = params.get("date")
+        value, etag = caching.read_entry(
+            _fair_price_parts(card_id, day), lambda: selectors.fair_price(card_id, day), request
+        )
+        return conditional(request, value, etag)  # type: ignore[return-value]
 
     @extend_schema(parameters=RANGE_PARAMS, responses={200: CardTrackRecordSerializer, **ERRORS})
     @action(detail=True, methods=["get"], url_path="track-record", pagination_class=None)
@@ -134,7 +166,9 @@ def _track_key(scope: str, start: date | None, end: date | None) -> tuple[str, .
     return ("track", scope, start.isoformat() if start else "-", end.isoformat() if end else "-")
 
 
-class TrackRecordView(RateLimitedMixin, APIView):
+class TrackRecordView(APIView):
+    throttle_scope = "read"
+
     @extend_schema(parameters=RANGE_PARAMS, responses={200: TrackRecordSerializer, **ERRORS})
     def get(self, request: Request) -> Response:
         """Every served signal whose horizon has passed, graded (DESIGN.md section 4)."""
@@ -147,7 +181,9 @@ class TrackRecordView(RateLimitedMixin, APIView):
         )
 
 
-class FairPriceView(RateLimitedMixin, APIView):
+class FairPriceView(APIView):
+    throttle_scope = "read"
+
     @extend_schema(
         request=FairPriceRequestSerializer, responses={200: FairPriceSerializer, **ERRORS}
     )
@@ -159,8 +195,8 @@ class FairPriceView(RateLimitedMixin, APIView):
         return Response(cached_fair_price(data["card_id"], data.get("date")))
 
 
-class BatchFairPriceView(RateLimitedMixin, APIView):
-    ratelimit_group = "batch"
+class BatchFairPriceView(APIView):
+    throttle_scope = "batch"
 
     @extend_schema(
         request=BatchFairPriceRequestSerializer,
@@ -184,7 +220,9 @@ class BatchFairPriceView(RateLimitedMixin, APIView):
         return Response(items)
 
 
-class SignalsView(RateLimitedMixin, generics.GenericAPIView):
+class SignalsView(generics.GenericAPIView):
+    throttle_scope = "read"
+
     @extend_schema(
         parameters=[
             DATE_PARAM,
@@ -218,73 +256,5 @@ class SignalsView(RateLimitedMixin, generics.GenericAPIView):
             }
 
         key_day = day.isoformat() if day else "latest"
-        return Response(caching.read_through(("signals", key_day, signal or "all"), compute))
-
-
-class HealthView(RateLimitedMixin, APIView):
-    """Public status of the database, cache and broker; 503 when the database is down."""
-
-    authentication_classes: list = []
-    permission_classes: list = []
-    ratelimit_group = "public"
-
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "Health",
-                {
-                    "status": serializers.ChoiceField(choices=["ok", "degraded", "error"]),
-                    "database": serializers.CharField(),
-                    "cache": serializers.CharField(),
-                    "broker": serializers.CharField(),
-                    "cards": serializers.IntegerField(),
-                    "champion": serializers.CharField(allow_null=True),
-                },
-            ),
-            429: ERROR,
-            503: inline_serializer(
-                "HealthDown",
-                {"status": serializers.CharField(), "database": serializers.CharField()},
-            ),
-        }
-    )
-    def get(self, request: Request) -> Response:
-        body: dict[str, object] = {"status": "ok"}
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            body["database"] = "ok"
-            body["cards"] = Card.objects.filter(active=True).count()
-            champion = selectors.champion()
-            body["champion"] = champion.label if champion else None
-        except DatabaseError:
-            logger.exception("health: database check failed")
-            return Response({"status": "error", "database": "error"}, status=503)
-        body["cache"] = _cache_status()
-        body["broker"] = _broker_status()
-        if body["cache"] != "ok" or body["broker"] != "ok":
-            body["status"] = "degraded"
-        return Response(body)
-
-
-def _broker_status() -> str:
-    from pokewatch_site.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
-        return "ok"
-    except Exception:  # unreachable broker: background work stalls, reads still work
-        logger.warning("health: broker unreachable", exc_info=True)
-        return "error"
-
-
-def _cache_status() -> str:
-    from django.core.cache import cache
-
-    try:
-        cache.set("health:probe", "1", timeout=5)
-        return "ok" if cache.get("health:probe") == "1" else "error"
-    except Exception:  # any backend failure means "not usable", never a 500
-        logger.exception("health: cache check failed")
-        return "error"
+        value, etag = caching.read_entry(("signals", key_day, signal or "all"), compute, request)
+        return conditional(request, value, etag)  # type: ignore[return-value]

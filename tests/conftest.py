@@ -66,13 +66,9 @@ def _fresh_caches() -> None:
     """
     from django.core.cache import caches
 
-    from accounts import keys
-    from prices import caching, fastpath
+    from pokewatch_site import caching
 
-    caching._memo.clear()
-    keys._touched_here.clear()
-    keys._verified.clear()
-    fastpath.reset()
+    caching.clear_memos()
     for alias in ("default", "ratelimit"):
         backend = caches[alias]
         if hasattr(backend, "delete_pattern"):

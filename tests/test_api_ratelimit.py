@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 import redis
 from django.test import Client
@@ -52,11 +50,11 @@ def test_public_health_is_limited_per_client_ip(client: Client, db, settings) ->
 
 
 @pytest.mark.redis
-def test_counters_live_in_their_own_redis_db(api: Client, world, valid_key) -> None:
+def test_counters_live_in_their_own_redis_db(api: Client, world, valid_key, settings) -> None:
     api.get(MEW)
-    base = os.environ["REDIS_URL"].rstrip("/")
-    ratelimit_db = redis.Redis.from_url(f"{base}/2")
-    cache_db = redis.Redis.from_url(f"{base}/1")
+    ratelimit_db = redis.Redis.from_url(settings.CACHES["ratelimit"]["LOCATION"])
+    cache_db = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    assert settings.REDIS_RATELIMIT_DB != settings.REDIS_CACHE_DB
     assert list(ratelimit_db.scan_iter("pokewatch:1:rl:*"))
     assert not list(cache_db.scan_iter("pokewatch:1:rl:*"))
 

@@ -24,7 +24,7 @@ def test_if_database_is_down_then_health_is_503(client: Client, db, monkeypatch)
     def broken(*args: object, **kwargs: object) -> None:
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr("prices.views.Card.objects.filter", broken)
+    monkeypatch.setattr("pokewatch_site.health.Card.objects.filter", broken)
     response = client.get("/api/v1/health/")
     assert response.status_code == 503
     assert response.json()["database"] == "error"

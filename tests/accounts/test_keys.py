@@ -17,6 +17,7 @@ from accounts.keys import (
     touch_last_used,
 )
 from accounts.models import APIKey, validate_rate
+from pokewatch_site import caching
 from pokewatch_site.errors import InvalidInput, NotFound
 
 # --- create_key ----------------------------------------------------------------------------
@@ -140,7 +141,7 @@ def test_key_status_of_each_state(valid_key, revoked_key, expired_key, missing_r
 def test_if_cache_is_local_memory_then_lookups_are_not_cached(
     local_cache, valid_key, django_assert_num_queries
 ) -> None:
-    assert not keys.cache_is_shared()
+    assert not caching.is_shared()
     for _ in range(2):
         with django_assert_num_queries(1):
             assert resolve_key(valid_key.raw) == valid_key.key
@@ -149,7 +150,7 @@ def test_if_cache_is_local_memory_then_lookups_are_not_cached(
 def test_if_cache_is_shared_then_lookups_are_cached(
     shared_cache, valid_key, django_assert_num_queries
 ) -> None:
-    assert keys.cache_is_shared()
+    assert caching.is_shared()
     with django_assert_num_queries(1):
         assert resolve_key(valid_key.raw) == valid_key.key
     with django_assert_num_queries(0):

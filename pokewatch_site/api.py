@@ -1,4 +1,8 @@
-"""The API's shared plumbing: pagination, content negotiation and the one error shape."""
+"""The API's shared plumbing: pagination, content negotiation and the one error shape.
+
+Every app's views use these (``REST_FRAMEWORK`` in settings names them); they know
+nothing of any app.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.exceptions import Ratelimited
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer
@@ -16,6 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from pokewatch_site.errors import PokeWatchError
+
+# The one error shape, for the schema of every view's error responses.
+ERROR = inline_serializer("Error", {"detail": serializers.CharField()})
 
 
 class Pagination(PageNumberPagination):
@@ -53,6 +61,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": exc.detail}, status=exc.status_code)
     if isinstance(exc, Ratelimited):
         exc = exceptions.Throttled(detail="Rate limit exceeded.")
+    elif isinstance(exc, exceptions.Throttled):
+        exc = _worded(exc, context)
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -61,6 +71,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": _flatten(exc.detail), "errors": exc.detail}
     return response
+
+
+def _worded(exc: exceptions.Throttled, context: dict[str, Any]) -> exceptions.Throttled:
+    """DRF's "Request was throttled." with the limit that was hit, when it is known."""
+    from accounts.ratelimit import usage_of  # at call time: this module loads with settings
+
+    request = context.get("request")
+    usage = usage_of(request) if request is not None else None
+    if not usage or not usage.get("limit"):
+        return exc
+    detail = f"Rate limit exceeded ({usage['limit']} requests per window)."
+    return exceptions.Throttled(wait=getattr(exc, "wait", None), detail=detail)
 
 
 def _flatten(detail: Any, prefix: str = "") -> str:
