@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import inline_serializer
@@ -18,7 +19,6 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from pokewatch_site.errors import PokeWatchError
 
@@ -45,14 +45,24 @@ class StaffOnlyBrowsableNegotiation(DefaultContentNegotiation):
         renderers: Iterable[BaseRenderer],
         format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str]:
-        user = getattr(request._request, "user", None)  # the session user, not the API key
         renderers = list(renderers)
-        if not (user is not None and user.is_active and user.is_staff):
+        if not _staff_session(request):
             renderers = [r for r in renderers if not isinstance(r, BrowsableAPIRenderer)]
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except exceptions.NotAcceptable:
             return renderers[0], renderers[0].media_type
+
+
+def _staff_session(request: Request) -> bool:
+    """Whether the request comes from a logged-in staff member's session (not an API key).
+
+    Without a session cookie there is no session user: answered without loading one.
+    """
+    if settings.SESSION_COOKIE_NAME not in request._request.COOKIES:
+        return False
+    user = getattr(request._request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -67,6 +77,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         )
+    # Imported here: rest_framework.views reads the renderer settings, which name this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": _flatten(exc.detail), "errors": exc.detail}

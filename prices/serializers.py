@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.request import Request
 
 from prices.models import Card, Prediction, PricePoint
 
@@ -110,6 +113,27 @@ class BatchItemSerializer(serializers.Serializer):
 
 class DateQuerySerializer(serializers.Serializer):
     date = serializers.DateField(required=False)
+
+
+_DATE_PARAM = DateQuerySerializer().fields["date"]
+
+
+def date_param(request: Request) -> date | None:
+    """The ``date`` query parameter as :class:`DateQuerySerializer` reads it (``None`` if
+    absent; a malformed one raises its ``ValidationError``, naming ``date``).
+
+    Through the serializer's own bound field, not a new serializer: building one copies
+    its fields, which was the largest cost of a cached fair-price read.
+    """
+    if "date" not in request.query_params:
+        return None
+    try:
+        value = _DATE_PARAM.get_value(request.query_params)
+        return _DATE_PARAM.run_validation(value)  # type: ignore[no-any-return]
+    except SkipField:  # "date=": no date, as the serializer reads it
+        return None
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({"date": exc.detail}) from None
 
 
 class RangeQuerySerializer(serializers.Serializer):

@@ -31,13 +31,13 @@ from prices.serializers import (
     BatchItemSerializer,
     CardSerializer,
     CardTrackRecordSerializer,
-    DateQuerySerializer,
     FairPriceRequestSerializer,
     FairPriceSerializer,
     PricePointSerializer,
     RangeQuerySerializer,
     SignalQuerySerializer,
     TrackRecordSerializer,
+    date_param,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,11 +105,11 @@ class CardViewSet(viewsets.ReadOnlyModelViewSet):
         """The cache entries a fair-price read needs, fetched with the API key's row."""
         if self.action != "fair_price":
             return []
-        query = DateQuerySerializer(data=request.query_params)
-        if not query.is_valid():
-            return []
-        card_id = self.kwargs["card_id"]
-        return caching.prefetch_keys(_fair_price_parts(card_id, query.validated_data.get("date")))
+        try:
+            day = date_param(request)
+        except serializers.ValidationError:
+            return []  # the view answers 400
+        return caching.prefetch_keys(_fair_price_parts(self.kwargs["card_id"], day))
 
     def get_object(self) -> Any:
         card_id = self.kwargs["card_id"]
@@ -135,8 +135,7 @@ class CardViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], url_path="fair-price", pagination_class=None)
     def fair_price(self, request: Request, card_id: str) -> Response:
         """The champion's prediction for that day (the latest one without `date`)."""
-        params = _query(DateQuerySerializer, request)
-        day = params.get("date")
+        day = date_param(request)
         value, etag = caching.read_entry(
             _fair_price_parts(card_id, day), lambda: selectors.fair_price(card_id, day), request
         )

@@ -187,3 +187,17 @@ def test_if_redis_hangs_and_limits_fail_closed_then_reads_are_refused(
     status, seconds = _timed_get(Client(HTTP_X_API_KEY=valid_key.raw), URL)
     assert status == 429
     assert seconds < 12 * TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("", 200), ("?date=", 200), ("?date=2026-05-01", 200), ("?date=2026-13-01", 400),
+     ("?date=2026-05-01&date=x", 400), ("?date=1999-01-01", 404)],
+)  # fmt: skip
+def test_the_date_parameter_is_read_as_the_date_serializer_reads_it(
+    api: Client, world, query: str, status: int
+) -> None:
+    response = api.get(URL + query)
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["detail"].startswith("date: Date has wrong format.")
