@@ -14,7 +14,7 @@ The counting is django-ratelimit's :func:`~django_ratelimit.core.get_usage`, on 
 Past the limit DRF answers 429 (its ``Throttled``, worded by the site's exception
 handler). :class:`RateLimitHeadersMiddleware` is the one place that puts the outcome on
 the response: ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, on a 429,
-``Retry-After`` (the same number of seconds DRF takes from :meth:`RateLimitThrottle.wait`).
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -88,9 +88,15 @@ class RateLimitThrottle(BaseThrottle):
         return not usage["should_limit"]
 
     def wait(self) -> float | None:
-        if self.usage is None:
-            return None
-        return float(max(int(self.usage["time_left"]), 1))
+        """None: the wait goes on the response once, with the other rate-limit headers
+        (:class:`RateLimitHeadersMiddleware`), and into the message (the site's exception
+        handler), both from :func:`usage_of`."""
+        return None
+
+
+def retry_after(usage: dict[str, Any]) -> int:
+    """Seconds until the window of ``usage`` ends (at least 1)."""
+    return max(int(usage["time_left"]), 1)
 
 
 def limit_headers(usage: dict[str, Any], status_code: int) -> dict[str, str]:
@@ -100,7 +106,7 @@ def limit_headers(usage: dict[str, Any], status_code: int) -> dict[str, str]:
         "X-RateLimit-Remaining": str(max(usage["limit"] - usage["count"], 0)),
     }
     if status_code == 429 and usage["should_limit"]:
-        headers["Retry-After"] = str(max(int(usage["time_left"]), 1))
+        headers["Retry-After"] = str(retry_after(usage))
     return headers
 
 

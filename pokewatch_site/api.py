@@ -87,15 +87,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 def _worded(exc: exceptions.Throttled, context: dict[str, Any]) -> exceptions.Throttled:
-    """DRF's "Request was throttled." with the limit that was hit, when it is known."""
-    from accounts.ratelimit import usage_of  # at call time: this module loads with settings
+    """DRF's "Request was throttled." with the limit that was hit and the wait."""
+    from accounts.ratelimit import retry_after, usage_of  # at call time: loads with settings
 
     request = context.get("request")
     usage = usage_of(request) if request is not None else None
-    if not usage or not usage.get("limit"):
+    if not usage:
         return exc
-    detail = f"Rate limit exceeded ({usage['limit']} requests per window)."
-    return exceptions.Throttled(wait=getattr(exc, "wait", None), detail=detail)
+    if not usage["limit"]:  # RATELIMIT_FAIL_OPEN off and the counters unreachable
+        return exceptions.Throttled(
+            detail="Rate limits cannot be checked right now; try again shortly."
+        )
+    return exceptions.Throttled(
+        detail=f"Rate limit exceeded ({usage['limit']} requests per window). "
+        f"Expected available in {retry_after(usage)} seconds."
+    )
 
 
 def _flatten(detail: Any, prefix: str = "") -> str:

@@ -23,6 +23,8 @@ def test_if_a_key_exceeds_its_own_rate_then_429_with_retry_after(
     assert [r.status_code for r in responses] == [200, 200, 429]
     limited = responses[-1]
     assert 1 <= int(limited["Retry-After"]) <= 60
+    wait = limited["Retry-After"]
+    assert limited.json()["detail"].endswith(f"Expected available in {wait} seconds.")
     assert limited.json()["detail"].startswith("Rate limit exceeded (2 requests per window).")
     assert limited.json()["detail"].count("available") == 1
     assert limited["X-RateLimit-Remaining"] == "0"
