@@ -42,6 +42,6 @@ def demo_slice(db, tmp_path: Path) -> pd.DataFrame:
 @pytest.fixture
 def loose_band_gate(settings) -> None:
     """Six products over the slice's short scored period give a noisy band coverage; the
-    band check of the gate has tests of its own (tests/test_gate.py)."""
+    band check of the gate has tests of its own (tests/pipelines/test_gate.py)."""
     settings.POKEWATCH_GATE_BAND_COVERAGE_MIN = 0.5
     settings.POKEWATCH_GATE_BAND_COVERAGE_MAX = 0.95

@@ -50,7 +50,7 @@ def test_a_busy_worker_pauses_after_each_further_accept(accepting) -> None:
 def test_the_production_config_uses_it() -> None:
     import runpy
 
-    from tests.test_deploy_files import GUNICORN_CONF
+    from tests.repository.test_deploy_files import GUNICORN_CONF
 
     conf = runpy.run_path(str(GUNICORN_CONF))
     assert conf["worker_class"] == "pokewatch_site.gunicorn_worker.BalancedThreadWorker"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from prices import charts
 from prices.models import SignalRecord
 from tests.api_fixtures import World
-from tests.test_api_track_record import graded  # noqa: F401 (fixture)
+from tests.prices.test_views_track_record import graded  # noqa: F401 (fixture)
 
 MEW = "sv2a-151-mew-ex-205"
 

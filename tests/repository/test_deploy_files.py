@@ -55,7 +55,7 @@ def compose_schema() -> dict[str, Any]:
     try:
         vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
     except ModuleNotFoundError:  # pragma: no cover - a missing dev dependency
-        # Skipped locally, a failure with CI set (as tests/test_workflows.py does).
+        # Skipped locally, a failure with CI set (as tests/repository/test_workflows.py does).
         _require("check-jsonschema (dev extra) vendors the Compose schema; not installed")
     return json.loads((vendor / "compose-spec.json").read_text(encoding="utf-8"))
 
