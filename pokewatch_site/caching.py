@@ -35,14 +35,23 @@ _KEPT_ATTRIBUTE = "_pokewatch_cache_kept"
 _memos: dict[str, dict[Any, Any]] = {}
 
 
-def is_shared(alias: str = "default") -> bool:
-    """Whether every process sees the same ``alias`` cache (so invalidation reaches them)."""
-    return settings.CACHES[alias]["BACKEND"] not in UNSHARED_BACKENDS
-
-
 def memo(name: str) -> dict[Any, Any]:
     """The process-level memo dict called ``name`` (created empty on first use)."""
     return _memos.setdefault(name, {})
+
+
+_shared = memo("cache:shared")
+
+
+def is_shared(alias: str = "default") -> bool:
+    """Whether every process sees the same ``alias`` cache (so invalidation reaches them).
+
+    Asked several times a request; the answer changes only with the settings.
+    """
+    found = _shared.get(alias)
+    if found is None:
+        found = _shared[alias] = settings.CACHES[alias]["BACKEND"] not in UNSHARED_BACKENDS
+    return bool(found)
 
 
 def clear_memos() -> None:
