@@ -1,4 +1,5 @@
-"""Shared fixtures.
+"""Fixtures shared by every test folder (a folder's own are in its conftest.py; plain
+helpers and constants are in tests/support).
 
 Tests marked ``postgres`` or ``redis`` need the real servers named by ``DATABASE_URL`` /
 ``REDIS_URL``. Locally, without them, those tests are skipped with a reason; in CI
@@ -8,27 +9,24 @@ Tests marked ``postgres`` or ``redis`` need the real servers named by ``DATABASE
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from pathlib import Path
 
+import pandas as pd
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import APIKey
+from pipelines.models import ModelVersion
+from pipelines.publishing import publish
 from prices.models import Card, PricePoint
+from tests.support import ML_DIR, require_service
+from tests.support.api import DAYS, START, World
 
-pytest_plugins = ["tests.api_fixtures", "tests.demo_fixtures", "tests.tcgcsv_fixtures"]
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_CSV = ROOT / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
-
-# MLflow and ZenML state of the test session lives in a throwaway folder, never in var/.
-ML_DIR = Path(tempfile.mkdtemp(prefix="pokewatch-tests-ml-"))
 os.environ["ZENML_CONFIG_PATH"] = str(ML_DIR / "zenml")
 
 
@@ -39,21 +37,15 @@ def ml_stores(settings):
     return ML_DIR
 
 
-def _require(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"CI requires this service: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(autouse=True)
 def _service_markers(request: pytest.FixtureRequest) -> None:
     database_url = os.environ.get("DATABASE_URL", "")
     if request.node.get_closest_marker("postgres") and not database_url.startswith(
         ("postgres://", "postgresql://")
     ):
-        _require("DATABASE_URL does not point at PostgreSQL")
+        require_service("DATABASE_URL does not point at PostgreSQL")
     if request.node.get_closest_marker("redis") and not os.environ.get("REDIS_URL"):
-        _require("REDIS_URL is not set")
+        require_service("REDIS_URL is not set")
 
 
 @pytest.fixture(autouse=True)
@@ -76,20 +68,6 @@ def _fresh_caches() -> None:
                 backend.delete_pattern(pattern)
         else:
             backend.clear()
-
-
-def test_database_url() -> str:
-    """The URL of the PostgreSQL test database (``test_<name>``) this process is using."""
-    from urllib.parse import quote
-
-    db = connection.settings_dict
-    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    user = quote(db["USER"], safe="")
-    return f"postgres://{user}{password}@{db['HOST'] or 'localhost'}{port}/{db['NAME']}"
-
-
-test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test
 
 
 @pytest.fixture
@@ -126,6 +104,18 @@ def make_prices(db: None) -> Callable[..., list[PricePoint]]:
         upsert_prices(rows, source=source)
         card.refresh_from_db()
         return list(PricePoint.objects.filter(card=card, source=source).order_by("date"))
+
+    return make
+
+
+@pytest.fixture
+def make_version(db: None) -> Callable[..., ModelVersion]:
+    """Model versions (``registered_name`` "test-model" unless given), straight to the table."""
+
+    def make(estimator: str = "last_price", **fields: object) -> ModelVersion:
+        values: dict[str, object] = {"registered_name": "test-model", "estimator": estimator}
+        values.update(fields)
+        return ModelVersion.objects.create(**values)
 
     return make
 
@@ -173,3 +163,52 @@ def expired_key(make_key) -> IssuedKey:
 def missing_raw_key(db: None) -> str:
     """Well formed, but no key has this prefix."""
     return "Nokey000.abcdefghijklmnopqrstuvwxyz012345"
+
+
+# --- The API's world: three cards, prices and a published champion (tests/support/api.py) ---
+
+
+@pytest.fixture
+def world(make_card, make_prices, make_version) -> World:
+    """Three published cards: one BUY, one SELL and one HOLD on the last day, with a champion."""
+    cards = [
+        make_card(card_id="sv2a-151-mew-ex-205", name="Mew ex", set_code="sv2a", category="grail"),
+        make_card(
+            card_id="sv2a-151-pikachu-173", name="Pikachu", set_code="sv2a", category="chase"
+        ),
+        make_card(
+            card_id="swsh-gengar-271", name="Gengar vmax", set_code="swsh08", category="chase"
+        ),
+    ]
+    # deviations on the last day: mew -20% (BUY), pikachu +30% (SELL), gengar +1% (HOLD);
+    # the band is fair -10% .. +10%, so the band rule gives the same signals.
+    last_deviation = {cards[0].card_id: -0.2, cards[1].card_id: 0.3, cards[2].card_id: 0.01}
+    rows = []
+    for card in cards:
+        make_prices(card, [100 + i for i in range(DAYS)], start=START, source="test")
+        for i in range(DAYS):
+            deviation = last_deviation[card.card_id] if i == DAYS - 1 else 0.0
+            market = 100.0 + i
+            fair = market / (1 + deviation)
+            signal = "BUY" if deviation <= -0.1 else "SELL" if deviation >= 0.15 else "HOLD"
+            rows.append(
+                {
+                    "card_id": card.card_id,
+                    "date": pd.Timestamp(START + timedelta(days=i)),
+                    "market_price": market,
+                    "fair_price": fair,
+                    "fair_low": fair * 0.9,
+                    "fair_high": fair * 1.1,
+                    "deviation": deviation,
+                    "signal": signal,
+                }
+            )
+    champion = make_version("model", registered_name="pokewatch-fair-value", registered_version="3")
+    publish(champion, pd.DataFrame(rows))
+    return World(cards, champion)
+
+
+@pytest.fixture
+def api(valid_key) -> Client:
+    """A client that sends the valid key on every request."""
+    return Client(HTTP_X_API_KEY=valid_key.raw)

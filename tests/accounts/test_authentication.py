@@ -1,41 +1,22 @@
+"""APIKeyAuthentication and HasAPIKeyOrStaff, on the tiny keyed view of
+tests/support/whoami_urls.py."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.utils import timezone
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 from accounts import keys
-from accounts.authentication import APIKeyAuthentication
 from accounts.models import APIKey
-from accounts.permissions import HasAPIKeyOrStaff
 
-pytestmark = pytest.mark.urls("tests.accounts.urls")
+pytestmark = pytest.mark.urls("tests.support.whoami_urls")
 URL = "/whoami/"
 BAD_KEY = "Invalid, revoked or expired API key."
 NO_KEY = "Authentication credentials were not provided."
-
-
-class WhoAmI(APIView):
-    authentication_classes = [APIKeyAuthentication, SessionAuthentication]
-    permission_classes = [HasAPIKeyOrStaff]
-
-    def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "auth": type(request.auth).__name__,
-                "prefix": getattr(request.auth, "prefix", None),
-                "anonymous": isinstance(request.user, AnonymousUser),
-                "username": getattr(request.user, "username", None),
-            }
-        )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -13,9 +12,7 @@ from django.core.cache import cache
 from accounts import keys
 from accounts.keys import create_key, resolve_key, revoke_key
 from pokewatch_site import caching
-from tests.conftest import test_database_url
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT, database_url
 
 # Another process: resolves each key read from stdin, printing "valid" or "refused".
 RESOLVER = """
@@ -34,7 +31,7 @@ def resolver(transactional_db):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url(),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", RESOLVER],
@@ -89,7 +86,7 @@ def test_a_revoke_reaches_another_processes_cached_reads_at_once(transactional_d
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url(),
         "DEBUG": "1",
     }
     process = subprocess.Popen(

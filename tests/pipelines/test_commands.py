@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from pipelines.metrics import BASE_KEYS, METRIC_KEYS
 from prices.csv_import import import_price_file
-from tests.conftest import DEMO_CSV
+from tests.support.demo import DEMO_CSV
 
 ESTIMATORS = {"model", "last_price", "rolling_mean_3", "rolling_median_7", "ewm"}
 

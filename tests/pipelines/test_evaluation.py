@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,10 +35,9 @@ from pipelines.metrics import (
     tally,
 )
 from pipelines.signals import SignalConfig
+from tests.support.demo import DEMO_CSV
+from tests.support.pipelines import rounded
 
-DEMO_CSV = (
-    Path(__file__).resolve().parents[2] / "config" / "demo" / "tcgplayer_market_prices_dev.csv"
-)
 START = pd.Timestamp("2025-01-01")
 ESTIMATOR_NAMES = ["model", "last_price", "rolling_mean_3", "rolling_median_7", "ewm"]
 SMALL = {"max_iter": 20, "min_samples_leaf": 20}
@@ -214,16 +212,6 @@ def test_shards_of_cards_give_exactly_the_one_pass_backtest() -> None:
     ]
     sharded = finalize_backtest(7, cuts, SignalConfig(), *map(list, zip(*tallied, strict=True)))
     assert rounded(sharded) == rounded(whole)  # equal but for float summation order
-
-
-def rounded(value: object) -> object:
-    if isinstance(value, float):
-        return round(value, 12)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rounded(v) for v in value]
-    return value
 
 
 def test_band_metrics_of_a_band_less_estimator_are_undefined() -> None:

@@ -8,7 +8,7 @@ from pipelines.publishing import publish
 from prices import caching
 from prices import predictions as prediction_store
 from prices.models import Prediction
-from tests.pipeline_fixtures import prediction_frame, version
+from tests.support.pipelines import prediction_frame
 
 
 @pytest.fixture
@@ -17,17 +17,17 @@ def cards(make_card) -> list[str]:
 
 
 @pytest.fixture
-def champion(cards: list[str]) -> ModelVersion:
-    old = version("last_price")
+def champion(cards: list[str], make_version) -> ModelVersion:
+    old = make_version("last_price")
     publish(old, prediction_frame(cards, 5))
     return old
 
 
 def test_publish_writes_flips_and_prunes(
-    cards, champion, django_capture_on_commit_callbacks
+    cards, champion, django_capture_on_commit_callbacks, make_version
 ) -> None:
     generation = caching.current_generation()
-    new = version("model")
+    new = make_version("model")
     with django_capture_on_commit_callbacks(execute=True):  # as when the publish commits
         result = publish(new, prediction_frame(cards, 7))
 
@@ -40,10 +40,10 @@ def test_publish_writes_flips_and_prunes(
     assert caching.current_generation() == generation + 1
 
 
-def test_rows_without_a_fair_price_are_not_published(cards) -> None:
+def test_rows_without_a_fair_price_are_not_published(cards, make_version) -> None:
     frame = prediction_frame(cards, 2)
     frame.loc[0, "fair_price"] = float("nan")
-    assert publish(version(), frame).written == 5
+    assert publish(make_version(), frame).written == 5
 
 
 def _assert_old_champion_intact(champion: ModelVersion) -> None:
@@ -54,7 +54,7 @@ def _assert_old_champion_intact(champion: ModelVersion) -> None:
 
 @pytest.mark.parametrize("failing_step", ["write", "flip", "cache"])
 def test_if_any_publish_step_fails_then_previous_champion_stays(
-    cards, champion, monkeypatch: pytest.MonkeyPatch, failing_step: str
+    cards, champion, monkeypatch: pytest.MonkeyPatch, failing_step: str, make_version
 ) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"{failing_step} failed")
@@ -78,32 +78,32 @@ def test_if_any_publish_step_fails_then_previous_champion_stays(
         monkeypatch.setattr(publishing.caching, "bump_generation", boom)
 
     with pytest.raises(RuntimeError, match="failed"):
-        publish(version("model"), prediction_frame(cards, 7))
+        publish(make_version("model"), prediction_frame(cards, 7))
     _assert_old_champion_intact(champion)
 
 
 def test_if_pruning_fails_then_the_new_champion_still_serves(
-    cards, champion, monkeypatch: pytest.MonkeyPatch
+    cards, champion, monkeypatch: pytest.MonkeyPatch, make_version
 ) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("prune failed")
 
     monkeypatch.setattr(Prediction.objects, "exclude", boom)
-    new = version("model")
+    new = make_version("model")
     result = publish(new, prediction_frame(cards, 7))
     assert result.pruned == 0
     assert ModelVersion.objects.get(is_champion=True) == new
 
 
-def test_unknown_cards_in_predictions_are_refused(cards, champion) -> None:
+def test_unknown_cards_in_predictions_are_refused(cards, champion, make_version) -> None:
     with pytest.raises(ValueError, match="unknown cards"):
-        publish(version(), prediction_frame(["ghost"], 1))
+        publish(make_version(), prediction_frame(["ghost"], 1))
     _assert_old_champion_intact(champion)
 
 
-def test_there_is_never_more_than_one_champion(db) -> None:
+def test_there_is_never_more_than_one_champion(db, make_version) -> None:
     from django.db import IntegrityError, transaction
 
-    version(is_champion=True)
+    make_version(is_champion=True)
     with pytest.raises(IntegrityError), transaction.atomic():
-        version(is_champion=True)
+        make_version(is_champion=True)

@@ -156,7 +156,7 @@ def test_a_malformed_cron_stops_startup_with_its_name() -> None:
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.support import ROOT
 
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],

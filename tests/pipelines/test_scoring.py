@@ -14,7 +14,6 @@ from pipelines.scoring import score
 from prices.ingestion import score_new_prices, upsert_prices
 from prices.models import Prediction, PricePoint
 from prices.sources.base import PriceRow
-from tests.pipeline_fixtures import version
 
 
 @pytest.fixture
@@ -30,9 +29,11 @@ def test_if_there_is_no_champion_then_nothing_is_scored(priced_card) -> None:
     assert "no champion" in result.summary()
 
 
-def test_scoring_fills_every_unscored_price_in_the_window(priced_card, settings) -> None:
+def test_scoring_fills_every_unscored_price_in_the_window(
+    priced_card, settings, make_version
+) -> None:
     settings.POKEWATCH_SERVING_WINDOW_DAYS = 30
-    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    publish(make_version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
 
     first = score()
     again = score()
@@ -47,8 +48,8 @@ def test_scoring_fills_every_unscored_price_in_the_window(priced_card, settings)
     )
 
 
-def test_score_command_reports_and_validates(priced_card) -> None:
-    publish(version("ewm"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+def test_score_command_reports_and_validates(priced_card, make_version) -> None:
+    publish(make_version("ewm"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
     out = StringIO()
     call_command("score", "--since", "2026-02-20", stdout=out)
     assert "scored 10 new price(s) since 2026-02-20" in out.getvalue()
@@ -83,10 +84,10 @@ def test_price_frame_takes_one_source_per_card_and_skips_inactive_cards(
 
 
 def test_new_prices_are_scored_by_the_champion_when_ingestion_announces_them(
-    priced_card, settings
+    priced_card, settings, make_version
 ) -> None:
     settings.POKEWATCH_SERVING_WINDOW_DAYS = 30
-    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    publish(make_version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
     score()
     day = date(2026, 3, 2)
 
@@ -97,9 +98,9 @@ def test_new_prices_are_scored_by_the_champion_when_ingestion_announces_them(
 
 
 def test_if_scoring_fails_after_an_import_then_the_prices_stay(
-    priced_card, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    priced_card, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, make_version
 ) -> None:
-    publish(version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    publish(make_version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
 
     def broken(since: date | None = None) -> None:
         raise RuntimeError("model store unreachable")

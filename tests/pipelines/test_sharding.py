@@ -12,12 +12,12 @@ from pipelines import sharding
 from pipelines.models import ModelVersion, ShardTask, TrainingRun
 from pipelines.runs import run_training
 from prices.models import Card, Prediction
-from tests.pipelines.test_evaluation import rounded
+from tests.support.pipelines import rounded
 
 
 @pytest.fixture(autouse=True)
 def _loose(loose_band_gate: None) -> None:
-    """Runs on the six-card slice (tests.demo_fixtures)."""
+    """Runs on the six-card slice (tests/pipelines/conftest.py)."""
 
 
 def predictions_of(version: ModelVersion) -> dict[tuple[str, str], tuple[str, str | None, str]]:

@@ -24,8 +24,9 @@ from pipelines.runs import claim_run
 from pipelines.tasks import enqueue_training
 from pokewatch_site.celery import app
 from prices.models import Card, Prediction
-from tests.conftest import ML_DIR, ROOT, test_database_url
-from tests.demo_fixtures import DEMO_CARDS, SLICE
+from tests.support import ML_DIR, ROOT, database_url
+from tests.support.demo import DEMO_CARDS, DEMO_CSV, SLICE
+from tests.support.pipelines import prediction_frame, rounded
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 Status = TrainingRun.Status
@@ -36,7 +37,7 @@ DONE = {Status.SUCCEEDED, Status.REJECTED, Status.FAILED, Status.SKIPPED}
 def _env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_TASK_DEFAULT_QUEUE": QUEUE,
         "MLFLOW_TRACKING_URI": f"sqlite:///{ML_DIR / 'mlflow.db'}",
         "MLFLOW_ARTIFACT_ROOT": (ML_DIR / "mlflow-artifacts").as_uri(),
@@ -102,7 +103,6 @@ def demo(transactional_db) -> None:
 
     from prices.cards import import_cards_file
     from prices.csv_import import import_price_file
-    from tests.conftest import DEMO_CSV
 
     import_cards_file(DEMO_CARDS)
     Card.objects.exclude(card_id__in=SLICE).update(active=False)
@@ -147,10 +147,8 @@ def test_triggered_run_succeeds_and_a_simultaneous_trigger_is_skipped(worker, de
     assert TrainingRun.objects.filter(active_slot=1).count() == 0
 
 
-def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo) -> None:
-    from tests.pipeline_fixtures import version
-
-    old = version("last_price", is_champion=True)
+def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo, make_version) -> None:
+    old = make_version("last_price", is_champion=True)
     Card.objects.update(active=False)  # nothing to train on: the load step raises
     run = enqueue_training(TrainingRun.Trigger.ADMIN)
     from pipelines.tasks import _send
@@ -162,11 +160,12 @@ def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo) -> Non
     assert ModelVersion.objects.get(is_champion=True) == old
 
 
-def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(worker, demo) -> None:
+def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(
+    worker, demo, make_version
+) -> None:
     from pipelines.publishing import publish
-    from tests.pipeline_fixtures import prediction_frame, version
 
-    old = version("last_price")
+    old = make_version("last_price")
     publish(old, prediction_frame(SLICE, 3))
     before = set(Prediction.objects.values_list("pk", flat=True))
 
@@ -240,7 +239,6 @@ def test_shards_run_on_celery_workers_with_the_same_result(
 ) -> None:
     from pipelines.models import ShardTask
     from pipelines.runs import run_training
-    from tests.pipelines.test_evaluation import rounded
 
     settings.POKEWATCH_GATE_BAND_COVERAGE_MIN = 0.5
     settings.POKEWATCH_GATE_BAND_COVERAGE_MAX = 0.95

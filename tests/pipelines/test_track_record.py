@@ -12,7 +12,6 @@ from pipelines import track_record
 from pipelines.publishing import publish
 from pipelines.scoring import score
 from prices.models import SignalRecord
-from tests.pipeline_fixtures import version
 
 START = date(2026, 1, 1)
 H = 4
@@ -41,9 +40,9 @@ def card(make_card, make_prices):
     return card
 
 
-def test_only_out_of_sample_days_are_recorded(card) -> None:
+def test_only_out_of_sample_days_are_recorded(card, make_version) -> None:
     # Trained on data up to day 9 at H = 4: targets of days <= 5 were in training.
-    champion = version("model", horizon=H, data_end=START + timedelta(days=9))
+    champion = make_version("model", horizon=H, data_end=START + timedelta(days=9))
     publish(champion, served("known", list(range(10))))
     recorded = sorted(SignalRecord.objects.values_list("date", flat=True))
     assert recorded == [START + timedelta(days=d) for d in (6, 7, 8, 9)]
@@ -53,10 +52,10 @@ def test_only_out_of_sample_days_are_recorded(card) -> None:
     assert record.model_version == champion and record.graded_at is None
 
 
-def test_a_later_champion_never_replaces_what_was_served(card) -> None:
-    first = version("model", horizon=H, data_end=START + timedelta(days=9))
+def test_a_later_champion_never_replaces_what_was_served(card, make_version) -> None:
+    first = make_version("model", horizon=H, data_end=START + timedelta(days=9))
     publish(first, served("known", list(range(10)), signal="BUY"))
-    second = version("model", horizon=H, data_end=START + timedelta(days=11))
+    second = make_version("model", horizon=H, data_end=START + timedelta(days=11))
     publish(second, served("known", list(range(12)), signal="SELL"))
     by_day = dict(SignalRecord.objects.values_list("date", "signal"))
     assert [by_day[START + timedelta(days=d)] for d in range(6, 12)] == [
@@ -69,17 +68,17 @@ def test_a_later_champion_never_replaces_what_was_served(card) -> None:
     ]
 
 
-def test_scoring_records_the_new_days_it_scores(card, settings) -> None:
+def test_scoring_records_the_new_days_it_scores(card, settings, make_version) -> None:
     settings.POKEWATCH_SERVING_WINDOW_DAYS = 5
-    champion = version("last_price", horizon=H, data_end=START + timedelta(days=8))
+    champion = make_version("last_price", horizon=H, data_end=START + timedelta(days=8))
     publish(champion, pd.DataFrame(columns=["card_id", "date", "fair_price"]))
     score()
     assert SignalRecord.objects.filter(model_version=champion).count() == 5
     assert set(SignalRecord.objects.values_list("signal", flat=True)) == {"HOLD"}
 
 
-def test_grading_fills_the_realised_median_once_the_horizon_has_passed(card) -> None:
-    champion = version("model", horizon=H, data_end=START + timedelta(days=3))
+def test_grading_fills_the_realised_median_once_the_horizon_has_passed(card, make_version) -> None:
+    champion = make_version("model", horizon=H, data_end=START + timedelta(days=3))
     publish(champion, served("known", [0, 5, 8, 11]))
     result = track_record.grade(today=START + timedelta(days=20))
     # day 0: window days 1..4 -> median(90, 130, 120, 125) = 122.5 (+22.5 %)
@@ -96,11 +95,13 @@ def test_grading_fills_the_realised_median_once_the_horizon_has_passed(card) -> 
     assert SignalRecord.objects.get(date=START + timedelta(days=8)).graded_at is None
 
 
-def test_a_window_with_too_few_prices_is_graded_without_an_outcome(make_card, make_prices) -> None:
+def test_a_window_with_too_few_prices_is_graded_without_an_outcome(
+    make_card, make_prices, make_version
+) -> None:
     gappy = make_card(card_id="gappy")
     make_prices(gappy, [100.0], start=START)
     make_prices(gappy, [50.0], start=START + timedelta(days=4))  # 1 price in days 1..4
-    champion = version("model", horizon=H, data_end=START)
+    champion = make_version("model", horizon=H, data_end=START)
     publish(champion, served("gappy", [0]))
     assert track_record.grade(today=START + timedelta(days=10)).graded == 1
     record = SignalRecord.objects.get()
@@ -108,9 +109,9 @@ def test_a_window_with_too_few_prices_is_graded_without_an_outcome(make_card, ma
     assert record.realised_median is None and record.right is None
 
 
-def test_records_older_than_the_window_are_dropped(card, settings) -> None:
+def test_records_older_than_the_window_are_dropped(card, settings, make_version) -> None:
     settings.POKEWATCH_TRACK_RECORD_DAYS = 30
-    champion = version("model", horizon=H, data_end=START + timedelta(days=3))
+    champion = make_version("model", horizon=H, data_end=START + timedelta(days=3))
     publish(champion, served("known", [0, 5]))
     result = track_record.grade(today=START + timedelta(days=33))
     assert result.pruned == 1
@@ -118,9 +119,9 @@ def test_records_older_than_the_window_are_dropped(card, settings) -> None:
 
 
 def test_grading_takes_a_few_queries_whatever_the_number_of_records(
-    card, django_assert_max_num_queries
+    card, django_assert_max_num_queries, make_version
 ) -> None:
-    champion = version("model", horizon=H, data_end=START)
+    champion = make_version("model", horizon=H, data_end=START)
     publish(champion, served("known", list(range(12))))
     with django_assert_max_num_queries(20):
         result = track_record.grade(today=START + timedelta(days=20))

@@ -20,12 +20,11 @@ from pipelines.models import ModelVersion, TrainingRun
 from pipelines.runs import run_training
 from prices.csv_import import import_price_file
 from prices.models import Prediction, PricePoint
-from tests.pipeline_fixtures import version
 
 
 @pytest.fixture(autouse=True)
 def _loose(loose_band_gate: None) -> None:
-    """Every run here is on the six-card slice (see tests.demo_fixtures)."""
+    """Every run here is on the six-card slice (tests/pipelines/conftest.py)."""
 
 
 def run(*args: str) -> str:
@@ -150,11 +149,11 @@ def _champion_estimator(champion: ModelVersion):
 
 
 def test_if_a_step_fails_then_run_is_failed_and_champion_unchanged(
-    demo_slice: pd.DataFrame, ml_stores: Path, monkeypatch: pytest.MonkeyPatch
+    demo_slice: pd.DataFrame, ml_stores: Path, monkeypatch: pytest.MonkeyPatch, make_version
 ) -> None:
     from pipelines.publishing import publish
 
-    old = version("last_price")
+    old = make_version("last_price")
     publish(old, pd.DataFrame(columns=["card_id", "date", "market_price", "fair_price"]))
     before = Prediction.objects.count()
 

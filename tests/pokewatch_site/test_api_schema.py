@@ -56,7 +56,7 @@ from accounts.keys import create_key
 from pipelines.publishing import publish
 from pokewatch_site.wsgi import application
 from prices.models import Card, PricePoint
-from tests.pipeline_fixtures import prediction_frame, version
+from tests.support.pipelines import prediction_frame
 
 CHECKS = [
     not_a_server_error,
@@ -92,7 +92,7 @@ def _shared_connection() -> Iterator[None]:
 
 
 @pytest.fixture
-def api_data(db: None, settings: Any, _shared_connection: None) -> dict[str, Any]:
+def api_data(db: None, settings: Any, _shared_connection: None, make_version) -> dict[str, Any]:
     """Cards with prices and a published champion's predictions; a key with a huge rate."""
     # Counters of the public (per-IP) limit are shared with the rest of the suite: lift
     # it so that this test only sees the responses its own requests cause.
@@ -114,7 +114,7 @@ def api_data(db: None, settings: Any, _shared_connection: None) -> dict[str, Any
             for i in range(DAYS)
         )
     Card.objects.create(card_id=f"st-{run}-inactive", name="Retired card", active=False)
-    publish(version(), prediction_frame(card_ids, DAYS, start=START))
+    publish(make_version(), prediction_frame(card_ids, DAYS, start=START))
     _, raw_key = create_key("schemathesis", rate="1000000/m")
     return {
         "card_ids": card_ids,

@@ -9,6 +9,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from pokewatch_site import gunicorn_worker
 from pokewatch_site.gunicorn_worker import BalancedThreadWorker
+from tests.support import ROOT
 
 
 def _worker(connections: int, threads: int) -> BalancedThreadWorker:
@@ -50,9 +51,7 @@ def test_a_busy_worker_pauses_after_each_further_accept(accepting) -> None:
 def test_the_production_config_uses_it() -> None:
     import runpy
 
-    from tests.repository.test_deploy_files import GUNICORN_CONF
-
-    conf = runpy.run_path(str(GUNICORN_CONF))
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     assert conf["worker_class"] == "pokewatch_site.gunicorn_worker.BalancedThreadWorker"
     from gunicorn.util import load_class
 

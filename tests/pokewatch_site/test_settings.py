@@ -10,7 +10,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from pokewatch_site.env import env_bool, env_float, env_int, env_list
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def load_settings(**env: str) -> subprocess.CompletedProcess[str]:

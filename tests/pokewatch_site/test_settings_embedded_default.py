@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def manage(var_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

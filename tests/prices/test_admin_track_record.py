@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from prices import charts
 from prices.models import SignalRecord
-from tests.api_fixtures import World
-from tests.prices.test_views_track_record import graded  # noqa: F401 (fixture)
+from tests.support.api import World
 
 MEW = "sv2a-151-mew-ex-205"
 
@@ -27,7 +26,7 @@ def test_card_page_embeds_its_chart(admin_client: Client, world: World) -> None:
 
 def test_chart_is_an_svg_of_price_fair_value_band_and_served_signals(
     admin_client: Client,
-    graded: World,  # noqa: F811
+    graded: World,
 ) -> None:
     mew = graded.cards[0]
     response = admin_client.get(reverse("admin:prices_card_chart", args=[mew.pk]))
@@ -40,7 +39,7 @@ def test_chart_is_an_svg_of_price_fair_value_band_and_served_signals(
     assert "30-day fair value" in svg
 
 
-def test_chart_data_colours_served_signals_by_outcome(graded: World) -> None:  # noqa: F811
+def test_chart_data_colours_served_signals_by_outcome(graded: World) -> None:
     data = charts.chart_data(graded.cards[0], start=date(2026, 3, 1))
     # mew: BUY +20 % (right), BUY +5 % (hit), BUY pending; then the fixture's May BUY
     outcomes = [(str(day), signal, result) for day, signal, _, result in data.signals]
@@ -62,7 +61,7 @@ def test_chart_needs_staff_and_a_real_card(admin_client: Client, world: World) -
 
 def test_track_record_page_summarises_and_lists(
     admin_client: Client,
-    graded: World,  # noqa: F811
+    graded: World,
 ) -> None:
     response = admin_client.get(reverse("admin:prices_signalrecord_changelist"))
     assert response.status_code == 200

@@ -13,7 +13,7 @@ from django.utils import timezone
 from pokewatch_site.errors import SourceUnavailable
 from prices.backfill import collect_days
 from prices.models import Card, CollectionRun, IngestedDay, PricePoint
-from tests.tcgcsv_fixtures import (
+from tests.support.tcgcsv import (
     DAY1,
     DAY1_PRICED,
     DAY2,

@@ -14,9 +14,8 @@ from django.test import Client
 
 from pipelines.publishing import publish
 from prices import caching
-from tests.api_fixtures import LAST
-from tests.conftest import ROOT, test_database_url
-from tests.pipeline_fixtures import version
+from tests.support import ROOT, database_url
+from tests.support.api import LAST
 
 MEW = "sv2a-151-mew-ex-205"
 URL = f"/api/v1/cards/{MEW}/fair-price/"
@@ -32,7 +31,7 @@ def test_second_read_is_a_hit(api: Client, world) -> None:
 
 
 def test_a_new_champion_makes_old_entries_unreachable(
-    api: Client, world, django_capture_on_commit_callbacks
+    api: Client, world, django_capture_on_commit_callbacks, make_version
 ) -> None:
     before = api.get(URL).json()
     generation = caching.current_generation()
@@ -50,7 +49,8 @@ def test_a_new_champion_makes_old_entries_unreachable(
     )
     with django_capture_on_commit_callbacks(execute=True):  # as when the publish commits
         publish(
-            version("ewm", registered_name="pokewatch-fair-value", registered_version="4"), frame
+            make_version("ewm", registered_name="pokewatch-fair-value", registered_version="4"),
+            frame,
         )
     after = api.get(URL).json()
     assert caching.current_generation() == generation + 1
@@ -123,7 +123,7 @@ def test_with_redis_every_process_sees_the_same_numbers(transactional_db, world,
     api.get(URL)
     # This process adds its counts to the shared ones a second later, on a timer.
     time.sleep(caching.COUNT_FLUSH_SECONDS + 0.5)
-    env = {**os.environ, "DATABASE_URL": test_database_url()}
+    env = {**os.environ, "DATABASE_URL": database_url()}
     result = subprocess.run(
         [sys.executable, "manage.py", "cache_stats", "--json"],
         cwd=ROOT,

@@ -7,7 +7,7 @@ import pytest
 from pokewatch_site.errors import InvalidInput
 from prices.cards import import_cards_file
 from prices.models import Card
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def write_yaml(tmp_path: Path, text: str) -> Path:

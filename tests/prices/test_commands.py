@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from prices.models import Card, PricePoint
-from tests.conftest import DEMO_CSV, ROOT
+from tests.support.demo import DEMO_CARDS, DEMO_CSV
 
 
 def run(*args: str) -> str:
@@ -29,7 +29,7 @@ def test_import_cards_with_a_bad_file_fails_clearly(db, tmp_path: Path) -> None:
 
 
 def test_import_prices_loads_demo_and_reports(db) -> None:
-    run("import_cards", str(ROOT / "config" / "demo" / "cards.yaml"))
+    run("import_cards", str(DEMO_CARDS))
     output = run("import_prices", str(DEMO_CSV), "--source", "tcgplayer-demo")
     assert "9161 created" in output
     assert "checked 9,161 rows" in output

@@ -7,7 +7,7 @@ import pytest
 
 from prices.csv_import import CSVImportError, import_price_file, parse_price_csv
 from prices.models import Card, PricePoint
-from tests.conftest import DEMO_CSV
+from tests.support.demo import DEMO_CSV
 
 
 def write_csv(tmp_path: Path, text: str, name: str = "prices.csv") -> Path:

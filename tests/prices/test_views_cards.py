@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.api_fixtures import LAST
+from tests.support.api import LAST
 
 
 def test_cards_list_carries_latest_price_and_prediction(api: Client, world) -> None:

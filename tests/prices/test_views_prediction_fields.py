@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.api_fixtures import LAST
+from tests.support.api import LAST
 
 MEW = "sv2a-151-mew-ex-205"
 EXPECTED = {

@@ -16,8 +16,7 @@ from django.test import Client
 
 from accounts.keys import revoke_key
 from pipelines.publishing import publish
-from tests.api_fixtures import LAST
-from tests.pipeline_fixtures import version
+from tests.support.api import LAST
 
 MEW = "sv2a-151-mew-ex-205"
 URL = f"/api/v1/cards/{MEW}/fair-price/"
@@ -72,7 +71,7 @@ def test_a_fair_price_carries_an_etag_and_an_unchanged_one_answers_304(api: Clie
 
 
 def test_a_new_publication_changes_the_etag(
-    api: Client, world, django_capture_on_commit_callbacks
+    api: Client, world, django_capture_on_commit_callbacks, make_version
 ) -> None:
     etag = api.get(URL)["ETag"]
     row = {
@@ -81,8 +80,8 @@ def test_a_new_publication_changes_the_etag(
         "deviation": 109 / 150 - 1, "signal": "BUY",
     }  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
-        publish(version("model", registered_name="pokewatch-fair-value", registered_version="4"),
-                pd.DataFrame([row]))  # fmt: skip
+        new = make_version("model", registered_name="pokewatch-fair-value", registered_version="4")
+        publish(new, pd.DataFrame([row]))
     changed = api.get(URL, HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200
     assert changed.json()["fair_price"] == "150.00"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from tests.api_fixtures import LAST
+from tests.support.api import LAST
 
 
 def test_signals_default_to_the_latest_day_largest_deviation_first(api: Client, world) -> None:

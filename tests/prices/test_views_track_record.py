@@ -2,60 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from decimal import Decimal
-
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from prices.models import SignalRecord
-from tests.api_fixtures import World
+from tests.support.api import World
 
 MEW, PIKACHU, GENGAR = "sv2a-151-mew-ex-205", "sv2a-151-pikachu-173", "swsh-gengar-271"
-DAY = date(2026, 3, 1)
-
-
-def record(card, day: int, signal: str, realised: float | None, graded: bool = True) -> None:
-    market = 100.0
-    SignalRecord.objects.create(
-        card=card,
-        date=DAY + timedelta(days=day),
-        horizon=30,
-        signal_rule="band",
-        signal=signal,
-        market_price=Decimal("100.00"),
-        fair_price=Decimal("105.00"),
-        fair_low=Decimal("101.00"),
-        fair_high=Decimal("110.00"),
-        buy_threshold=0.10,
-        sell_threshold=0.15,
-        published_at=timezone.now(),
-        graded_at=timezone.now() if graded else None,
-        realised_median=None if realised is None else Decimal(f"{realised:.2f}"),
-        realised_return=None if realised is None else realised / market - 1,
-        rose=None if realised is None else realised >= market / 0.9,
-        fell=None if realised is None else realised <= market / 1.15,
-    )
-
-
-@pytest.fixture
-def graded(world: World) -> World:
-    mew, pikachu, gengar = world.cards
-    # BUY: +20 % (right), +5 % (hit only), -10 % (wrong)
-    record(mew, 0, "BUY", 120.0)
-    record(mew, 1, "BUY", 105.0)
-    record(pikachu, 0, "BUY", 90.0)
-    # SELL: -20 % (right), +2 % (wrong)
-    record(pikachu, 1, "SELL", 80.0)
-    record(gengar, 0, "SELL", 102.0)
-    # HOLD days count in the base rates only
-    record(gengar, 1, "HOLD", 100.0)
-    record(gengar, 2, "HOLD", 150.0)
-    # not graded yet, or ungradable: never counted
-    record(mew, 2, "BUY", None, graded=False)
-    record(gengar, 3, "SELL", None)
-    return world
 
 
 def test_track_record_numbers_equal_a_hand_computation(api: Client, graded: World) -> None:

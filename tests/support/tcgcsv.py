@@ -1,11 +1,12 @@
 """A local tcgcsv.com for tests: the files under tests/fixtures/tcgcsv at their real paths.
 
-``tcgcsv_server`` answers ``/tcgplayer/3/groups``, ``/tcgplayer/3/{groupId}/products`` and
-``/prices`` for three real groups, and ``/archive/tcgplayer/prices-YYYY-MM-DD.ppmd.7z`` for two
-real days (see tests/fixtures/tcgcsv/README.md), and ``/last-updated.txt`` (the live prices
-are DAY2's unless a test sets ``live_day``). Helpers make a day missing or corrupt, fail or slow
-a path, or serve one real archive under other days' names (its folders keep the original date)
-so that backfills can run over many days. No network, no database.
+``TcgcsvServer`` (the ``tcgcsv_server`` fixture of tests/prices/conftest.py) answers
+``/tcgplayer/3/groups``, ``/tcgplayer/3/{groupId}/products`` and ``/prices`` for three real
+groups, and ``/archive/tcgplayer/prices-YYYY-MM-DD.ppmd.7z`` for two real days (see
+tests/fixtures/tcgcsv/README.md), and ``/last-updated.txt`` (the live prices are DAY2's unless
+a test sets ``live_day``). Helpers make a day missing or corrupt, fail or slow a path, or serve
+one real archive under other days' names (its folders keep the original date) so that
+backfills can run over many days. No network, no database.
 """
 
 from __future__ import annotations
@@ -13,18 +14,15 @@ from __future__ import annotations
 import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import py7zr
-import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from prices.sources.tcgcsv import TcgcsvClient
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tcgcsv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tcgcsv"
 CATEGORY = 3
 DAY1 = date(2025, 9, 21)
 DAY2 = date(2025, 9, 22)
@@ -179,26 +177,3 @@ def _file(path: str) -> Response:
         return Response("not found", status=404)
     content_type = "application/json" if "." not in target.name else "application/octet-stream"
     return Response(target.read_bytes(), status=200, content_type=content_type)
-
-
-@pytest.fixture
-def tcgcsv_server(httpserver: HTTPServer) -> TcgcsvServer:
-    return TcgcsvServer(httpserver)
-
-
-@pytest.fixture
-def make_tcgcsv_client(tcgcsv_server: TcgcsvServer, tmp_path: Path) -> Callable[..., TcgcsvClient]:
-    """Clients of ``tcgcsv_server`` sharing one cache in tmp_path; options can be overridden."""
-
-    def make(**options: object) -> TcgcsvClient:
-        settings: dict = {"cache_dir": tmp_path / "tcgcsv-cache", "timeout": (2.0, 10.0)}
-        settings.update({"max_retries": 2, "backoff_factor": 0.0, "backoff_max": 0.0})
-        settings.update(options)
-        return TcgcsvClient(tcgcsv_server.url, CATEGORY, **settings)
-
-    return make
-
-
-@pytest.fixture
-def tcgcsv_client(make_tcgcsv_client: Callable[..., TcgcsvClient]) -> TcgcsvClient:
-    return make_tcgcsv_client()

@@ -1,18 +1,13 @@
-"""Factories for model versions and predictions shared by the pipeline tests."""
+"""Predictions as the pipeline publishes them, and metrics compared without float noise.
+
+Model versions come from the ``make_version`` fixture (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import pandas as pd
-
-from pipelines.models import ModelVersion
-
-
-def version(estimator: str = "last_price", **fields: object) -> ModelVersion:
-    values: dict[str, object] = {"registered_name": "test-model", "estimator": estimator}
-    values.update(fields)
-    return ModelVersion.objects.create(**values)
 
 
 def prediction_frame(
@@ -31,3 +26,13 @@ def prediction_frame(
         for i in range(days)
     ]
     return pd.DataFrame(rows)
+
+
+def rounded(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 12)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value

@@ -1,4 +1,4 @@
-"""The six-product slice of the demo history the pipeline tests train on."""
+"""Fixtures of the pipeline tests: the six-product slice of the demo history they train on."""
 
 from __future__ import annotations
 
@@ -9,17 +9,7 @@ import pytest
 
 from prices.csv_import import import_price_file
 from prices.models import Card
-from tests.conftest import DEMO_CSV, ROOT
-
-DEMO_CARDS = ROOT / "config" / "demo" / "cards.yaml"
-SLICE = [
-    "tcgplayer-241673-holofoil",
-    "tcgplayer-256141-normal",
-    "tcgplayer-517045-holofoil",
-    "tcgplayer-536225-normal",
-    "tcgplayer-590027-holofoil",
-    "tcgplayer-610931-normal",
-]
+from tests.support.demo import DEMO_CARDS, DEMO_CSV, SLICE
 
 
 @pytest.fixture
