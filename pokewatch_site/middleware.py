@@ -95,8 +95,3 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return JsonResponse({"detail": "Bad request."}, status=400)
     return defaults.bad_request(request, exception)
-
-
-def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
-    """Any /api/ path that no route matched."""
-    return JsonResponse({"detail": f"Not found: {request.path}"}, status=404)

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from pokewatch_site.health import HealthView
-from pokewatch_site.middleware import api_not_found
+from pokewatch_site.views import APINotFoundView
 from prices.admin_views import cache_stats
 
 # Under /api/, a 400 raised outside any view (e.g. a Host not in ALLOWED_HOSTS) is JSON.
@@ -17,5 +17,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Any other /api/ path: a JSON 404, whatever DEBUG says.
-    re_path(r"^api/(?P<path>[\s\S]*)\Z", api_not_found),
+    re_path(r"^api/(?P<path>[\s\S]*)\Z", APINotFoundView.as_view()),
 ]
