@@ -7,6 +7,7 @@ Redis. Production (``DEBUG`` off) refuses to start with an unsafe configuration.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # admin login throttling
     "rest_framework",
     "rest_framework_api_key",
     "django_filters",
@@ -82,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pokewatch_site.urls"
@@ -205,6 +209,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): after POKEWATCH_LOGIN_FAILURE_LIMIT wrong passwords for
+# one username from one client IP, that pair is refused (429, a lockout page), even with the
+# right password, until POKEWATCH_LOGIN_COOLOFF_MINUTES have passed without another
+# failure. Attempts are database rows, so every worker and process agrees on them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("POKEWATCH_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("POKEWATCH_LOGIN_COOLOFF_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured(
+        "POKEWATCH_LOGIN_FAILURE_LIMIT and POKEWATCH_LOGIN_COOLOFF_MINUTES must be positive."
+    )
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+# The client IP by the same rule as the rate limits (X-Forwarded-For only behind a proxy).
+AXES_CLIENT_IP_CALLABLE = "accounts.ratelimit.client_ip"
+AXES_LOCKOUT_TEMPLATE = "accounts/login_locked.html"
+# No banner at every process start; failures and lockouts are still logged (warnings).
+AXES_VERBOSE = False
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
