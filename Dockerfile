@@ -45,6 +45,8 @@ RUN pip install --no-deps --require-hashes -r requirements.lock \
 ############################ runtime: python:3.11-slim, the venv, the app ###############
 FROM python:3.11-slim AS runtime
 
+# Production settings by default (DEBUG=0: a real SECRET_KEY and ALLOWED_HOSTS are then
+# required, HTTPS only, no debug pages); `-e DEBUG=1` only to debug a container locally.
 # No extra system libraries: every binary dependency ships its shared libraries in its
 # wheel (psycopg_binary.libs, scikit_learn.libs with libgomp, numpy.libs, scipy.libs).
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -52,6 +54,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=pokewatch_site.settings \
+    DEBUG=0 \
     POKEWATCH_VAR_DIR=/var/lib/pokewatch \
     PORT=8000
 
