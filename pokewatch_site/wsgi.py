@@ -6,4 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pokewatch_site.settings")
 
-application = get_wsgi_application()
+from pokewatch_site.middleware import WSGIRequestGuard
+
+# Chunked bodies reach Django with a length (it ignores a body without one); a non-text
+# charset is refused before Django would fail on it.
+application = WSGIRequestGuard(get_wsgi_application())
