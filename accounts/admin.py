@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from accounts.keys import revoke_key
+from accounts.keys import CACHE_TTL, revoke_key, unreached
 from accounts.models import APIKey
 
 # The library registers its own concrete APIKey; ours replaces it.
@@ -49,6 +49,14 @@ class APIKeyAdmin(APIKeyModelAdmin):
         for prefix in prefixes:
             revoke_key(prefix)
         self.message_user(request, f"Revoked {len(prefixes)} API key(s).", messages.SUCCESS)
+        if unreachable := [prefix for prefix in prefixes if unreached(prefix)]:
+            self.message_user(
+                request,
+                f"The shared cache (Redis) could not be reached: other processes may accept "
+                f"{', '.join(unreachable)} for up to {CACHE_TTL} s (or run manage.py apikey revoke "
+                "PREFIX again once Redis answers).",
+                messages.WARNING,
+            )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
         # One by one, so that each key's cached lookup is invalidated (model delete()).

@@ -16,8 +16,17 @@ a change of expiry must take effect at once in *every* process. So:
   version matches the current token, so an entry written by a request that read the row
   just before the revoke committed is unusable too. The token is also replaced after the
   surrounding transaction commits, closing the same race for changes inside a transaction.
+* A prefix with no usable key (unknown, revoked or expired) is cached as such for
+  :data:`MISSING_TTL` seconds, under the same version token, so a flood of made-up keys
+  costs cache reads, not database queries.
 * Bulk ``QuerySet.update()`` / ``.delete()`` bypass the model and therefore the
   invalidation: use :func:`revoke_key` (entries would otherwise live up to ``CACHE_TTL``).
+* If the shared cache cannot be reached when the token is replaced (this process cannot
+  reach Redis, others can), the change is in the database but other processes may still
+  use a cached row: every entry is written with ``CACHE_TTL``, so the last one expires at
+  most ``CACHE_TTL`` seconds after the change commits (plus the length of a request that
+  read the row just before). The failure is logged, and :func:`unreached` tells the caller
+  (``apikey revoke`` then exits non-zero and says until when).
 
 The secret is verified at every request, against the hash in the cached row, and expiry
 is checked against the clock at every request, so an expiry date passing needs no
@@ -34,6 +43,7 @@ request for the view.
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -50,10 +60,16 @@ from pokewatch_site import caching
 from pokewatch_site.errors import InvalidInput, NotFound
 
 CACHE_TTL = 60
+# "No usable key has this prefix" is cached too, briefly: an unknown prefix would otherwise
+# cost a database query on every request. Creating, un-revoking or changing a key replaces
+# its version token (forget_cached_key), so such an entry never hides a new key.
+MISSING_TTL = 10
 # Outlives any entry tagged with it; once it lapses, older entries just stop matching.
 VERSION_TTL = 24 * 60 * 60
 TOUCH_INTERVAL = 60
 _touched_here = caching.memo("apikey:touched")
+_unreached = caching.memo("apikey:unreached")
+logger = logging.getLogger(__name__)
 
 
 class KeyStatus(StrEnum):
@@ -95,7 +111,9 @@ def revoke_key(prefix: str) -> APIKey:
         raise NotFound(f'No API key has the prefix "{prefix}".') from None
     if not key.revoked:
         key.revoked = True
-        key.save(update_fields=["revoked"])
+        key.save(update_fields=["revoked"])  # forgets the cached row (APIKey.save)
+    else:  # again: a revoke that could not reach the shared cache is finished by a retry
+        forget_cached_key(prefix)
     return key
 
 
@@ -115,12 +133,23 @@ def touch_last_used(key: APIKey) -> None:
         key.last_used_at = now
 
 
-def forget_cached_key(prefix: str) -> None:
-    """Make any cached lookup of this key unusable, now and after the current commit."""
+def forget_cached_key(prefix: str) -> bool:
+    """Make any cached lookup of this key unusable, now and after the current commit.
+
+    False if the shared cache could not be reached: other processes may then use a cached
+    row for up to ``CACHE_TTL`` seconds (logged; :func:`unreached` says so after commit).
+    """
     if not caching.is_shared():
-        return
-    _bump_version(prefix)
-    transaction.on_commit(lambda: _bump_version(prefix))
+        return True
+    reached = _record(prefix, _bump_version(prefix))
+    transaction.on_commit(lambda: _record(prefix, _bump_version(prefix)))
+    return reached
+
+
+def unreached(prefix: str) -> bool:
+    """Whether this process's last invalidation of ``prefix`` failed to reach the shared
+    cache (so other processes may use a cached row for up to ``CACHE_TTL`` seconds)."""
+    return prefix in _unreached
 
 
 # --- selectors -----------------------------------------------------------------------------
@@ -172,17 +201,34 @@ def _cached_usable_key(prefix: str, request: Any = None) -> APIKey | None:
     version = found.get(version_key, "")
     entry = found.get(entry_key)
     if entry is not None and entry[0] == version:
-        return entry[1]
+        return entry[1]  # None: no usable key has this prefix (cached for MISSING_TTL)
     key = _usable_key(prefix)
-    if key is not None:
-        cache.set(entry_key, (version, key), CACHE_TTL)
+    cache.set(entry_key, (version, key), CACHE_TTL if key is not None else MISSING_TTL)
     return key
 
 
-def _bump_version(prefix: str) -> None:
+def _bump_version(prefix: str) -> bool:
+    """Replace the key's version token; False if the shared cache did not take it."""
     entry_key, version_key = cache_keys(prefix)
-    cache.set(version_key, uuid.uuid4().hex, VERSION_TTL)
+    token = uuid.uuid4().hex
+    cache.set(version_key, token, VERSION_TTL)
     cache.delete(entry_key)
+    # Read back: django-redis ignores a failed write (IGNORE_EXCEPTIONS), and so would we.
+    return bool(cache.get(version_key) == token)
+
+
+def _record(prefix: str, reached: bool) -> bool:
+    if reached:
+        _unreached.pop(prefix, None)
+    elif prefix not in _unreached:
+        _unreached[prefix] = True
+        logger.warning(
+            "API key %s changed, but the shared cache could not be reached: other "
+            "processes may use its cached row for up to %d s",
+            prefix,
+            CACHE_TTL,
+        )
+    return reached
 
 
 def cache_keys(prefix: str) -> tuple[str, str]:

@@ -19,7 +19,6 @@ the response: ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, on a 429,
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +29,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import APIKey
-
-logger = logging.getLogger(__name__)
+from pokewatch_site import outages
 
 DEFAULT_GROUP = "public"
 _USAGE_ATTRIBUTE = "pokewatch_ratelimit_usage"
@@ -83,7 +81,11 @@ class RateLimitThrottle(BaseThrottle):
         setattr(request._request, _USAGE_ATTRIBUTE, usage)
         if usage is None:
             if getattr(settings, "RATELIMIT_ENABLE", True):
-                logger.warning("rate limiting unavailable (counter cache down): let through")
+                # Once per interval, not once per request: an outage must not flood the log.
+                outages.warn(
+                    "rate-limit counters",
+                    "rate limiting unavailable (counter cache down): requests let through",
+                )
             return True
         return not usage["should_limit"]
 

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pokewatch_site import outages
 from pokewatch_site.api import ERROR
 from prices import selectors
 from prices.models import Card
@@ -24,6 +25,9 @@ class HealthView(APIView):
     authentication_classes: list = []
     permission_classes: list = []
     throttle_scope = "public"
+    # With RATELIMIT_FAIL_OPEN=0 and the counters down, still answer ("degraded"), never
+    # 429: the container's health check must see the truth, not the limiter's outage.
+    ratelimit_fail_open = True
 
     @extend_schema(
         responses={
@@ -64,24 +68,41 @@ class HealthView(APIView):
         return Response(body)
 
 
+#: Seconds a health check waits for the broker's answer (the whole check stays under 2 s).
+BROKER_CHECK_TIMEOUT = 0.5
+BROKER = "Celery broker"
+
+
 def _broker_status() -> str:
     from pokewatch_site.celery import app
 
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
-        return "ok"
-    except Exception:  # unreachable broker: background work stalls, reads still work
-        logger.warning("health: broker unreachable", exc_info=True)
+    if outages.is_down(BROKER):  # failed less than an interval ago: not asked again yet
         return "error"
+    options = {}
+    if str(app.conf.broker_write_url or app.conf.broker_url).startswith("redis"):
+        # A broker that accepts connections but never answers fails the check in time.
+        options = {"socket_timeout": BROKER_CHECK_TIMEOUT}
+        options["socket_connect_timeout"] = BROKER_CHECK_TIMEOUT
+    try:
+        with app.connection_for_write(
+            transport_options=options, connect_timeout=BROKER_CHECK_TIMEOUT
+        ) as conn:
+            conn.ensure_connection(max_retries=0, timeout=BROKER_CHECK_TIMEOUT)
+    except Exception as exc:  # unreachable broker: background work stalls, reads still work
+        outages.failed(BROKER, exc)
+        return "error"
+    outages.succeeded(BROKER)
+    return "ok"
 
 
 def _cache_status() -> str:
     from django.core.cache import cache
 
+    # Bounded by the cache's socket timeouts; a Redis found down is skipped at once and
+    # logged once per interval by the cache client (pokewatch_site.redis_client).
     try:
         cache.set("health:probe", "1", timeout=5)
         return "ok" if cache.get("health:probe") == "1" else "error"
-    except Exception:  # any backend failure means "not usable", never a 500
-        logger.exception("health: cache check failed")
+    except Exception as exc:  # any backend failure means "not usable", never a 500
+        outages.warn("cache", f"health: cache check failed ({type(exc).__name__}: {exc})")
         return "error"

@@ -158,7 +158,9 @@ REDIS_RATELIMIT_URL = env_str("REDIS_RATELIMIT_URL") or (
 )
 if REDIS_URL:
     _redis_options = {
-        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        # django-redis's client behind a circuit breaker: a server that failed or timed
+        # out is skipped for POKEWATCH_OUTAGE_INTERVAL seconds, logged once per interval.
+        "CLIENT_CLASS": "pokewatch_site.redis_client.CircuitBreakerClient",
         "SOCKET_CONNECT_TIMEOUT": env_float("REDIS_CONNECT_TIMEOUT", 0.5),
         "SOCKET_TIMEOUT": env_float("REDIS_TIMEOUT", 0.5),
         # Reads fall back to the database when Redis is down, instead of failing.
@@ -194,7 +196,11 @@ else:
     # exactly right here; with REDIS_URL the counters live in Redis DB 2 and the checks
     # stay on. Production refuses several workers without Redis (see below).
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+# The breaker logs an outage once per interval; a traceback per ignored call would not.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
+# How long a dependency that failed (Redis, the broker) is treated as down before it is
+# tried again, and the least time between two warnings about it.
+POKEWATCH_OUTAGE_INTERVAL = env_float("POKEWATCH_OUTAGE_INTERVAL", 5.0)
 if not DEBUG and not REDIS_URL and env_int("WEB_CONCURRENCY", 1) > 1:
     raise ImproperlyConfigured(
         "WEB_CONCURRENCY > 1 without REDIS_URL: each worker would keep its own cache and "
@@ -441,11 +447,26 @@ if REDIS_URL and len(set(_redis_uses.values())) < len(_redis_uses):
         "Two Redis uses share one DB (clearing the cache would clear the other): "
         + ", ".join(f"{use} {url.rpartition('@')[2]}" for use, url in _redis_uses.items())
     )
+# Every broker call has a time limit: a publish to a broker that accepts connections but
+# never answers would otherwise wait forever (kombu's socket_timeout defaults to none).
+POKEWATCH_BROKER_TIMEOUT = env_float("POKEWATCH_BROKER_TIMEOUT", 2.0)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": POKEWATCH_TRAINING_HARD_LIMIT + 3600, "socket_connect_timeout": 5}
+    {
+        "visibility_timeout": POKEWATCH_TRAINING_HARD_LIMIT + 3600,
+        "socket_connect_timeout": POKEWATCH_BROKER_TIMEOUT,
+        "socket_timeout": POKEWATCH_BROKER_TIMEOUT,
+    }
     if CELERY_BROKER_URL.startswith("redis")
     else {}
 )
+CELERY_BROKER_CONNECTION_TIMEOUT = POKEWATCH_BROKER_TIMEOUT
+# A publish (from the web or a command) tries twice at most, then raises.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 POKEWATCH_TRAINING_CRON = env_str("POKEWATCH_TRAINING_CRON", "0 3 * * *")
 POKEWATCH_COLLECT_CRON = env_str("POKEWATCH_COLLECT_CRON", "0 1 * * *")
 POKEWATCH_SWEEP_CRON = env_str("POKEWATCH_SWEEP_CRON", "*/10 * * * *")

@@ -51,6 +51,12 @@ MISSES_KEY = "pred-meta:misses"
 GENERATION_POLL_SECONDS = 2.0
 GENERATION_MIRROR_TTL = 60
 COUNT_FLUSH_SECONDS = 1.0
+# How long other processes may serve older predictions after a publish whose generation
+# could not be mirrored to the shared cache (logged as a warning).
+STALE_BOUND = GENERATION_MIRROR_TTL + int(GENERATION_POLL_SECONDS)
+# A NotFound (unknown card, no prediction) is cached too, for at most this long: a batch of
+# unknown ids would otherwise query the database for each of them on every request.
+MISSING_TTL = 60
 _generation = site_caching.memo("prediction-cache:generation")
 _counts = site_caching.memo("prediction-cache:counts")
 _counts_lock = threading.Lock()
@@ -91,10 +97,26 @@ def bump_generation() -> int:
     value = _db_generation()
     _generation.pop("generation", None)
     if is_shared():
-        transaction.on_commit(
-            lambda: cache.set(GENERATION_KEY, value, timeout=GENERATION_MIRROR_TTL)
-        )
+        transaction.on_commit(lambda: _mirror_generation(value))
     return value
+
+
+def _mirror_generation(value: int) -> None:
+    """Write the new generation to the shared cache; say so if it could not be written.
+
+    Other processes then keep the mirrored older generation until it expires: every write
+    of the mirror has GENERATION_MIRROR_TTL, so they see the new one within
+    ``STALE_BOUND`` seconds of the commit (a reader's memo adds GENERATION_POLL_SECONDS).
+    """
+    cache.set(GENERATION_KEY, value, timeout=GENERATION_MIRROR_TTL)
+    mirrored = cache.get(GENERATION_KEY)  # read back: django-redis ignores a failed write
+    if mirrored is None or int(mirrored) < value:
+        logger.warning(
+            "prediction cache: generation %s could not be written to the shared cache; "
+            "other processes may serve the previous predictions for up to %d s",
+            value,
+            STALE_BOUND,
+        )
 
 
 def key(*parts: object) -> str:

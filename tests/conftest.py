@@ -9,7 +9,7 @@ Tests marked ``postgres`` or ``redis`` need the real servers named by ``DATABASE
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,6 +26,7 @@ from pipelines.publishing import publish
 from prices.models import Card, PricePoint
 from tests.support import ML_DIR, require_service
 from tests.support.api import DAYS, START, World
+from tests.support.faults import CLOSED_URL, BlackHole
 
 os.environ["ZENML_CONFIG_PATH"] = str(ML_DIR / "zenml")
 
@@ -212,3 +213,20 @@ def world(make_card, make_prices, make_version) -> World:
 def api(valid_key) -> Client:
     """A client that sends the valid key on every request."""
     return Client(HTTP_X_API_KEY=valid_key.raw)
+
+
+# --- dependencies that fail: a black hole (hung) and a closed port (down) ----------------
+
+
+@pytest.fixture
+def black_hole() -> Iterator[str]:
+    """The URL of a server that accepts connections but never answers (a hung Redis)."""
+    server = BlackHole()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture(params=["down", "hanging"])
+def unreachable_redis(request: pytest.FixtureRequest, black_hole: str) -> str:
+    """The URL of a Redis that is down (a closed port) or hangs (a black hole)."""
+    return CLOSED_URL if request.param == "down" else black_hole

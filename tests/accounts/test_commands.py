@@ -112,3 +112,38 @@ def test_if_key_is_unknown_then_check_fails(missing_raw_key) -> None:
 def test_if_no_subcommand_then_usage_error(db) -> None:
     with pytest.raises(CommandError):
         run()
+
+
+# --- revoke while this process cannot reach Redis --------------------------------------
+
+
+@pytest.mark.redis
+def test_if_redis_is_unreachable_then_revoke_exits_non_zero_and_says_the_bound(
+    settings, valid_key, unreachable_redis
+) -> None:
+    from django.core.cache import cache
+
+    from accounts.keys import CACHE_TTL, cache_keys
+    from tests.support.faults import redis_caches
+
+    shared = settings.CACHES
+    assert resolve_key(valid_key.raw) == valid_key.key  # cached in the shared Redis
+    settings.CACHES = redis_caches(unreachable_redis, 0.2)  # this process loses Redis
+    with pytest.raises(CommandError) as raised:
+        call_command("apikey", "revoke", valid_key.prefix, stdout=io.StringIO())
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"Revoked API key {valid_key.prefix} in the database" in message
+    assert "may accept it until" in message and f"({CACHE_TTL} s)" in message
+    assert APIKey.objects.get(prefix=valid_key.prefix).revoked
+
+    # Another process, which reaches Redis, still has the row cached: for CACHE_TTL at most.
+    settings.CACHES = shared
+    assert resolve_key(valid_key.raw) == valid_key.key
+    entry_key, _ = cache_keys(valid_key.prefix)
+    assert 0 < cache.ttl(entry_key) <= CACHE_TTL  # type: ignore[attr-defined]
+    # Revoking again once Redis answers makes it effective everywhere at once.
+    out = io.StringIO()
+    call_command("apikey", "revoke", valid_key.prefix, stdout=out)
+    assert out.getvalue().startswith(f"Revoked API key {valid_key.prefix}")
+    assert resolve_key(valid_key.raw) is None

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import logging
+import time
+
+import pytest
 from django.db import DatabaseError
 from django.test import Client
+
+from tests.support.faults import redis_caches
 
 
 def test_health_reports_ok_with_card_count(client: Client, make_card) -> None:
@@ -48,3 +54,57 @@ def test_if_broker_is_down_then_health_is_degraded(client: Client, db, settings)
     finally:
         app.conf.broker_url = original
     assert (body["status"], body["broker"]) == ("degraded", "error")
+
+
+# --- hung means down: health answers "degraded" within 2 s -----------------------------
+
+
+@pytest.fixture
+def broker_at():
+    """Point the Celery app's broker at a URL for one test."""
+    from pokewatch_site.celery import app
+
+    original = app.conf.broker_url
+
+    def point(url: str) -> None:
+        app.conf.broker_url = url
+
+    yield point
+    app.conf.broker_url = original
+
+
+def _timed_health(client: Client) -> tuple[dict, float]:
+    started = time.monotonic()
+    response = client.get("/api/v1/health/")
+    assert response.status_code == 200
+    return response.json(), time.monotonic() - started
+
+
+@pytest.mark.redis
+def test_if_the_broker_is_down_or_hangs_then_health_is_degraded_within_2_s(
+    client: Client, db, broker_at, unreachable_redis, caplog
+) -> None:
+    broker_at(f"{unreachable_redis}/0")
+    for _ in range(3):
+        body, seconds = _timed_health(client)
+        assert (body["status"], body["cache"], body["broker"]) == ("degraded", "ok", "error")
+        assert seconds < 2.0
+    # One line for the broker over the three checks, and no traceback.
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1
+    assert warned[0].startswith("Celery broker unreachable (")
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+@pytest.mark.redis
+def test_if_cache_and_counters_hang_then_health_is_degraded_within_2_s(
+    client: Client, db, settings, unreachable_redis, caplog
+) -> None:
+    settings.CACHES = redis_caches(unreachable_redis, 0.5)  # the site's timeouts
+    for _ in range(3):
+        body, seconds = _timed_health(client)
+        assert (body["status"], body["cache"], body["broker"]) == ("degraded", "error", "ok")
+        assert seconds < 2.0
+    assert all(r.exc_info is None for r in caplog.records)
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) <= 3  # cache, counters, and "rate limiting unavailable": once each

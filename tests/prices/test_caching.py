@@ -136,3 +136,38 @@ def test_with_redis_every_process_sees_the_same_numbers(transactional_db, world,
     other = json.loads(result.stdout.strip().splitlines()[-1])
     assert other["backend"] == "RedisCache"
     assert (other["hits"], other["misses"], other["entries"]) == (1, 1, 1)
+
+
+# --- a publish while this process cannot reach Redis ------------------------------------
+
+
+@pytest.mark.redis
+def test_if_redis_is_unreachable_then_a_new_generation_is_logged_and_seen_within_the_bound(
+    settings, db, unreachable_redis, django_capture_on_commit_callbacks, caplog
+) -> None:
+    import logging
+
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from tests.support.faults import redis_caches
+
+    shared = settings.CACHES
+    old = caching.current_generation()  # mirrored into the shared Redis
+    settings.CACHES = redis_caches(unreachable_redis, 0.2)  # this process loses Redis
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        new = caching.bump_generation()
+    assert new == old + 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert (
+        f"prediction cache: generation {new} could not be written to the shared cache; other "
+        f"processes may serve the previous predictions for up to {caching.STALE_BOUND} s"
+    ) in warned
+    assert all(r.exc_info is None for r in caplog.records)
+
+    # Another process still reads the old mirror, which expires within the bound.
+    settings.CACHES = shared
+    assert caching.current_generation() == old
+    assert 0 < cache.ttl(caching.GENERATION_KEY) <= caching.GENERATION_MIRROR_TTL  # type: ignore[attr-defined]
+    cache.delete(caching.GENERATION_KEY)  # as when it expires
+    assert caching.current_generation() == new

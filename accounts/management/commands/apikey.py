@@ -7,12 +7,13 @@ scripts can take it with ``tail -n 1``. No other subcommand ever prints it.
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
-from accounts.keys import KeyStatus, create_key, key_status, revoke_key
+from accounts.keys import CACHE_TTL, KeyStatus, create_key, key_status, revoke_key, unreached
 from accounts.models import APIKey
 from pokewatch_site.errors import PokeWatchError
 
@@ -91,6 +92,14 @@ class Command(BaseCommand):
 
     def handle_revoke(self, prefix: str, **_: Any) -> None:
         key = revoke_key(prefix)
+        if unreached(key.prefix):
+            until = timezone.now() + timedelta(seconds=CACHE_TTL)
+            raise CommandError(
+                f"Revoked API key {key.prefix} in the database, but the shared cache (Redis) "
+                f"could not be reached: other processes may accept it until {until:%H:%M:%S} "
+                f"UTC ({CACHE_TTL} s). Run this command again once Redis answers to make it "
+                "effective at once."
+            )
         self.stdout.write(f'Revoked API key {key.prefix} ("{key.name}").')
 
     def handle_check(self, key: str, **_: Any) -> None:
