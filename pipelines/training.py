@@ -264,6 +264,8 @@ def promote_version(registered_version: str, *, progress: Progress = None) -> Pu
     version's own estimator (loaded from MLflow), shard by shard, and published
     atomically, like a new champion: on any failure the current champion stays.
     """
+    from django.db import IntegrityError
+
     from pokewatch_site.errors import InvalidInput, NotFound
 
     version = ModelVersion.objects.filter(
@@ -276,8 +278,20 @@ def promote_version(registered_version: str, *, progress: Progress = None) -> Pu
             "is recorded here (see the admin's Model versions)"
         )
     if version.is_champion:
-        raise InvalidInput(f"{version} is already the champion")
+        raise AlreadyChampion(f"{version} is already the champion: nothing to do")
     config = TrainingConfig.from_settings(horizon=version.horizon, rule=version.signal_rule)
     with ml_threads():
         serve(version, plan(), config, progress=progress)
-    return publish_version(version)
+    try:
+        return publish_version(version)
+    except IntegrityError:
+        # Another promotion or training run made a champion between the check above and
+        # this commit (one champion at a time is a unique constraint): nothing changed.
+        raise InvalidInput(
+            f"another champion was published while {version} was being prepared; nothing "
+            "changed: see the admin's Model versions and run promote again if needed"
+        ) from None
+
+
+class AlreadyChampion(Exception):
+    """``promote`` of the version that is the champion already: there is nothing to do."""

@@ -53,7 +53,7 @@ def test_score_command_reports_and_validates(priced_card, make_version) -> None:
     out = StringIO()
     call_command("score", "--since", "2026-02-20", stdout=out)
     assert "scored 10 new price(s) since 2026-02-20" in out.getvalue()
-    with pytest.raises(CommandError, match="--since must be YYYY-MM-DD"):
+    with pytest.raises(CommandError, match="argument --since: must be a YYYY-MM-DD date"):
         call_command("score", "--since", "yesterday")
 
 

@@ -75,6 +75,7 @@ def test_if_the_cache_is_down_then_reads_come_from_the_database(
     assert (health["status"], health["cache"]) == ("degraded", "error")
 
 
+@pytest.mark.redis
 def test_cache_stats_command_and_clear(
     api: Client, world, django_capture_on_commit_callbacks
 ) -> None:
@@ -93,6 +94,36 @@ def test_cache_stats_command_and_clear(
     after = json.loads(cleared.getvalue())
     assert (after["hits"], after["misses"], after["entries"]) == (0, 0, 0)
     assert caching.current_generation() == shown["generation"] + 1
+
+
+def test_with_a_per_process_cache_the_command_says_what_it_cannot_see(
+    api: Client, world, settings
+) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    api.get(URL)
+    api.get(URL)  # a hit in this process, which stands for the server here
+    shown = StringIO()
+    call_command("cache_stats", "--json", stdout=shown)
+    table = StringIO()
+    call_command("cache_stats", stdout=table)
+    cleared = StringIO()
+    generation = caching.current_generation()
+    call_command("cache_stats", "--clear", stdout=cleared)
+
+    as_json = json.loads(shown.getvalue())
+    assert as_json["shared"] is False
+    assert (as_json["hits"], as_json["misses"], as_json["entries"]) == (None, None, None)
+    rows = [line.split()[0] for line in table.getvalue().splitlines()]
+    assert "hits" not in rows and "misses" not in rows  # no 0/0/0 read as the server's
+    assert "cannot see; the admin's cache page (/admin/cache-stats/)" in table.getvalue()
+    assert "the server's counters are reset from the admin's cache page only" in (
+        cleared.getvalue()
+    )
+    # The generation is shared (the database): every process drops its entries.
+    assert caching.current_generation() == generation + 1
 
 
 def test_admin_cache_page_shows_stats_and_clears_with_csrf(admin_user, api: Client, world) -> None:

@@ -55,7 +55,7 @@ def test_collect_prices_simulated_adds_cards_and_is_idempotent(db) -> None:
 
 
 def test_collect_prices_rejects_a_bad_date(db) -> None:
-    with pytest.raises(CommandError, match="--date must be YYYY-MM-DD"):
+    with pytest.raises(CommandError, match="argument --date: must be a YYYY-MM-DD date"):
         run("collect_prices", "--source", "simulated", "--date", "30/06/2026")
 
 

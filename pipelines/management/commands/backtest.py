@@ -4,20 +4,27 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from pipelines.data import load_price_frame
 from pipelines.evaluation import walk_forward_backtest
 from pipelines.metrics import ACCURACY_KEYS, BASE_KEYS, SIGNAL_KEYS
 from pipelines.signals import RULES, SignalConfig
 from pipelines.training import ml_threads
+from pokewatch_site.commands import PokeWatchCommand
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = "Walk-forward evaluation of the model and the baselines on the prices in the DB."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--horizon", type=int, default=settings.POKEWATCH_HORIZON_DAYS)
+        parser.add_argument(
+            "--horizon",
+            type=int,
+            default=settings.POKEWATCH_HORIZON_DAYS,
+            help="days H of the fair value (the median of the next H days), 1 to 90 "
+            f"(default: POKEWATCH_HORIZON_DAYS, {settings.POKEWATCH_HORIZON_DAYS})",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from pipelines.training import promote_version
+from pipelines.training import AlreadyChampion, promote_version
+from pokewatch_site.commands import PokeWatchCommand
 from pokewatch_site.errors import PokeWatchError
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = (
         "Make an earlier registered model version the champion again (rollback): its "
         "predictions are recomputed and published atomically."
@@ -20,6 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             result = promote_version(options["version"])
+        except AlreadyChampion as exc:
+            self.stdout.write(str(exc))
+            return
         except PokeWatchError as exc:
             raise CommandError(exc.detail) from exc
         self.stdout.write(

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from pipelines import progress
 from pipelines.models import TrainingRun
 from pipelines.runs import run_training
+from pokewatch_site.commands import PokeWatchCommand
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = (
         "Run the training pipeline now (load → features → train → evaluate → gate → "
         "register → publish) and print the outcome; exits non-zero if the run failed or "
@@ -21,7 +22,11 @@ class Command(BaseCommand):
             "--async", dest="run_async", action="store_true", help="queue it on the worker"
         )
         parser.add_argument(
-            "--trigger", choices=TrainingRun.Trigger.values, default=TrainingRun.Trigger.COMMAND
+            "--trigger",
+            choices=TrainingRun.Trigger.values,
+            default=TrainingRun.Trigger.COMMAND,
+            help="what the run is recorded as started by (the admin's Training runs show it; "
+            "default: command)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

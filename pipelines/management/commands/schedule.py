@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
 from pipelines.admin import beat_schedule
+from pokewatch_site.commands import PokeWatchCommand
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = "Show the Celery beat schedule (crontab, UTC) and when each entry runs next."
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -7,10 +7,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from accounts.keys import create_key, resolve_key
 from pipelines.models import ModelVersion
+from pokewatch_site.commands import PokeWatchCommand, non_negative_int, port
 from pokewatch_site.errors import PokeWatchError
 from prices.cards import import_cards_file
 from prices.csv_import import parse_price_csv
@@ -36,6 +37,14 @@ def ensure_demo_key(path: Path) -> str:
     return raw
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository if it is inside it (``var/…``), else in full."""
+    try:
+        return str(path.resolve().relative_to(Path(settings.BASE_DIR).resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
 def split_at(rows: Sequence[PriceRow], days_before_end: int) -> tuple[list, list]:
     """Rows up to ``days_before_end`` days before the last date, and the rest."""
     if not rows or days_before_end <= 0:
@@ -44,7 +53,7 @@ def split_at(rows: Sequence[PriceRow], days_before_end: int) -> tuple[list, list
     return [r for r in rows if r.date <= cut], [r for r in rows if r.date > cut]
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = (
         "Prepare a local installation (run by `make run`): load the card universe and the "
         "demo cards; on an empty database, import the bundled demo price history, train "
@@ -59,16 +68,16 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--replay-days",
-            type=int,
+            type=non_negative_int,
             default=REPLAY_DAYS,
             help=f"days of the demo history imported after the first training (default "
             f"{REPLAY_DAYS}; 0 trains on everything)",
         )
-        parser.add_argument("--port", default="8000", help="port shown in the curl example")
+        parser.add_argument(
+            "--port", type=port, default=8000, help="port shown in the curl example"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["replay_days"] < 0:
-            raise CommandError("--replay-days must be 0 or more")
         replay: list[PriceRow] = []
         try:
             for path in (settings.POKEWATCH_CARDS_FILE, settings.POKEWATCH_DEMO_CARDS_FILE):
@@ -86,8 +95,9 @@ class Command(BaseCommand):
             call_command("run_pipeline", stdout=self.stdout)
         if replay:
             self._replay(replay)
-        raw = ensure_demo_key(settings.VAR_DIR / DEMO_KEY_FILE)
-        self.stdout.write(f"demo API key (also in var/{DEMO_KEY_FILE}): {raw}")
+        key_file = Path(settings.VAR_DIR) / DEMO_KEY_FILE
+        raw = ensure_demo_key(key_file)
+        self.stdout.write(f"demo API key (also in {shown_path(key_file)}): {raw}")
         self.stdout.write(
             f'try: curl -H "X-API-Key: {raw}" http://127.0.0.1:{options["port"]}/api/v1/signals/'
         )

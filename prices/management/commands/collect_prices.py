@@ -2,36 +2,24 @@ from __future__ import annotations
 
 import time
 from contextlib import AbstractContextManager, nullcontext
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pokewatch_site.commands import (
+    PokeWatchCommand,
+    iso_date,
+    non_negative_decimal,
+    non_negative_int,
+    positive_int,
+)
 from pokewatch_site.errors import PokeWatchError
 from prices.backfill import CollectionResult, DayOutcome, collect_days
 from prices.collection import SOURCES, collect_prices
 
 
-def _iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--date must be YYYY-MM-DD, got {value!r}") from None
-
-
-def _price(value: str) -> Decimal:
-    try:
-        price = Decimal(value)
-    except InvalidOperation:
-        raise CommandError(f"--min-price must be a number, got {value!r}") from None
-    if not price.is_finite() or price < 0:
-        raise CommandError(f"--min-price must be 0 or more, got {value!r}")
-    return price
-
-
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = (
         "Fetch prices from a source and upsert them (idempotent). tcgcsv reads one daily "
         "archive per day of the window (the live prices for today), a transaction per day; "
@@ -39,27 +27,36 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--source", choices=SOURCES, default=settings.POKEWATCH_PRICE_SOURCE)
-        parser.add_argument("--date", type=_iso_date, help="last day to fetch (default: today)")
+        parser.add_argument(
+            "--source",
+            choices=SOURCES,
+            default=settings.POKEWATCH_PRICE_SOURCE,
+            help="where prices come from (default: POKEWATCH_PRICE_SOURCE, "
+            f"{settings.POKEWATCH_PRICE_SOURCE})",
+        )
+        parser.add_argument("--date", type=iso_date, help="last day to fetch (default: today)")
         parser.add_argument("--days", type=int, default=1, help="number of days up to --date")
         parser.add_argument(
             "--force", action="store_true", help="tcgcsv: ingest days already ingested again"
         )
         parser.add_argument(
             "--group",
-            type=int,
+            type=positive_int,
             action="append",
             help="tcgcsv: only this group (set) id; repeat for several (default: the whole "
             "catalog, or POKEWATCH_TCGCSV_GROUPS)",
         )
         parser.add_argument(
             "--min-price",
-            type=_price,
+            type=non_negative_decimal,
             help="tcgcsv: a product not tracked yet becomes a card from this price (USD) on",
         )
-        parser.add_argument("--seed", type=int, default=42, help="simulator seed")
+        parser.add_argument("--seed", type=non_negative_int, default=42, help="simulator seed")
         parser.add_argument(
-            "--cards", type=int, default=0, help="simulator: add this many simulated cards"
+            "--cards",
+            type=non_negative_int,
+            default=0,
+            help="simulator: add this many simulated cards",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

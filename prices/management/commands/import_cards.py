@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from pokewatch_site.commands import PokeWatchCommand
 from pokewatch_site.errors import PokeWatchError
 from prices.cards import import_cards_file
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = "Load or update the tracked cards from a YAML file (default: config/cards.yaml)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
+from pokewatch_site.commands import PokeWatchCommand
 from pokewatch_site.errors import PokeWatchError
 from prices.csv_import import import_price_file
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = (
         "Import a price CSV (card_id,date,market_price[,currency,card_name,set_name]). "
         "All or nothing: any bad row aborts the file and names its line."
