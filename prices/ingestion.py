@@ -88,7 +88,9 @@ def upsert_prices(
         if unknown:
             shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
             raise InvalidInput(f"{len(unknown)} unknown card id(s): {shown}")
-        if connection.vendor == "postgresql":
+        if not rows:  # a file with a header only: nothing to merge, on every database
+            created = changed = 0
+        elif connection.vendor == "postgresql":
             created, changed = _upsert_postgresql(rows, pks, source, progress)
         else:
             created, changed = _upsert_generic(rows, pks, source, progress)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from prices.csv_import import CSVImportError, import_price_file, parse_price_csv
 from prices.models import Card, PricePoint
@@ -134,3 +136,131 @@ def test_if_file_is_not_utf8_then_error_is_clear(db, tmp_path: Path) -> None:
 def test_if_file_is_missing_then_error_names_it(db, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="cannot read"):
         import_price_file(tmp_path / "nope.csv")
+
+
+# --- strict input (issue 13): every case names its line and field ---------------------
+
+
+def csv_error(text: str) -> str:
+    """The detail of the error that parsing ``text`` raises."""
+    with pytest.raises(CSVImportError) as error:
+        parse_price_csv(io.StringIO(text))
+    return error.value.detail
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("a,2026-W40-1,1.00", "line 2: date: '2026-W40-1' is not a YYYY-MM-DD date"),
+        ("a,2026-280,1.00", "line 2: date: '2026-280' is not a YYYY-MM-DD date"),
+        ("a,20261001,1.00", "line 2: date: '20261001' is not a YYYY-MM-DD date"),
+        ("a,2026-01-01,1_000", "line 2: market_price: '1_000' is not a number"),
+        ("a,2026-01-01,1e3", "line 2: market_price: '1e3' is not a number"),
+        ('a,2026-01-01,"1,000"', "line 2: market_price: '1,000' is not a number"),
+        ("a,2026-01-01,+5", "line 2: market_price: '+5' must be a positive price"),
+        ("a,2026-01-01,Infinity", "line 2: market_price: 'Infinity' must be a positive price"),
+        ("a,2026-01-01," + "9" * 40, "must be a positive price, at most 9999999999.99"),
+    ],
+)
+def test_only_calendar_dates_and_plain_decimals_are_accepted(row: str, message: str) -> None:
+    assert message in csv_error("card_id,date,market_price\n" + row + "\n")
+
+
+def test_a_date_after_tomorrow_is_refused_and_tomorrow_accepted() -> None:
+    today = timezone.localdate()
+    tomorrow, later = today + timedelta(days=1), today + timedelta(days=2)
+    text = f"card_id,date,market_price\na,{tomorrow},1.00\na,{later},1.00\nb,2099-01-01,2\n"
+    detail = csv_error(text)
+    assert f"line 3: date: {later} is in the future (the latest day accepted is {tomorrow})" in (
+        detail
+    )
+    assert "line 4: date: 2099-01-01 is in the future" in detail
+    assert "line 2" not in detail
+    assert parse_price_csv(io.StringIO(f"card_id,date,market_price\na,{tomorrow},1\n")).rows
+
+
+def test_a_card_stays_in_one_currency_within_the_file() -> None:
+    text = (
+        "card_id,date,market_price,currency\n"
+        "a,2026-01-01,1.00,USD\n"
+        "a,2026-01-02,1.00,EUR\n"
+        "b,2026-01-01,1.00,EUR\n"
+    )
+    detail = csv_error(text)
+    assert "line 3: currency: a is priced in USD on line 2; one currency per card, got EUR" in (
+        detail
+    )
+    assert "1 problem(s)" in detail  # another card in another currency is fine
+
+
+def test_a_card_stays_in_the_currency_of_its_stored_prices(make_card, tmp_path: Path) -> None:
+    make_card(card_id="a")
+    import_price_file(write_csv(tmp_path, "card_id,date,market_price\na,2026-01-01,1.00\n"))
+    path = write_csv(tmp_path, "card_id,date,market_price,currency\na,2026-01-02,0.90,EUR\n")
+    with pytest.raises(CSVImportError) as error:
+        import_price_file(path)
+    assert (
+        "line 2: currency: a is priced in USD in the database; one currency per card, got EUR"
+        in error.value.detail
+    )
+    assert PricePoint.objects.count() == 1
+
+
+def test_names_longer_than_their_columns_are_refused() -> None:
+    text = "card_id,date,market_price,card_name,set_name\n" + f"a,2026-01-01,1,{'x' * 5000},S\n"
+    assert "line 2: card_name: 5,000 characters, at most 200" in csv_error(text)
+    long_id = "a" * 101
+    assert "line 2: card_id: 'aaaa" in csv_error(
+        f"card_id,date,market_price\n{long_id},2026-01-01,1\n"
+    )
+
+
+def test_a_utf8_byte_order_mark_is_accepted(make_card, tmp_path: Path) -> None:
+    make_card(card_id="a")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfcard_id,date,market_price\r\na,2026-01-01,1.00\r\n")
+    result = import_price_file(path)
+    assert result.created == 1
+    # Already decoded (a BOM left in the text): the header still reads as card_id.
+    assert parse_price_csv(io.StringIO("\ufeffcard_id,date,market_price\na,2026-01-01,1\n")).rows
+
+
+def test_a_header_only_file_imports_nothing_on_every_database(make_card, tmp_path: Path) -> None:
+    result = import_price_file(write_csv(tmp_path, "card_id,date,market_price\n"))
+    assert (result.received, result.created, result.first_date) == (0, 0, None)
+    assert "0 prices" in result.summary()
+
+
+def test_format_errors_and_unknown_cards_are_reported_in_one_pass(
+    make_card, tmp_path: Path
+) -> None:
+    make_card(card_id="known")
+    path = write_csv(
+        tmp_path,
+        "card_id,date,market_price\n"
+        "known,2026-01-01,abc\n"
+        "ghost,2026-01-01,1\n"
+        "known,2026-13-01,1\n"
+        "spook,2026-01-01,1_0\n",
+    )
+    with pytest.raises(CSVImportError) as error:
+        import_price_file(path)
+    assert error.value.errors == [
+        "line 2: market_price: 'abc' is not a number (a plain decimal like 412.50)",
+        "line 3: card_id: unknown card 'ghost' (add it to config/cards.yaml and run "
+        "import_cards, or pass --create-cards)",
+        "line 4: date: '2026-13-01' is not a YYYY-MM-DD date",
+        "line 5: market_price: '1_0' is not a number (a plain decimal like 412.50)",
+        "line 5: card_id: unknown card 'spook' (add it to config/cards.yaml and run "
+        "import_cards, or pass --create-cards)",
+    ]
+
+
+def test_an_import_is_all_or_nothing(make_card, tmp_path: Path) -> None:
+    make_card(card_id="a")
+    path = write_csv(
+        tmp_path, "card_id,date,market_price\na,2026-01-01,1.00\na,2026-01-02,2099.00\nb,x,1\n"
+    )
+    with pytest.raises(CSVImportError, match="line 4"):
+        import_price_file(path)
+    assert PricePoint.objects.count() == 0
