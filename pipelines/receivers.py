@@ -8,7 +8,8 @@ from typing import Any
 
 
 def score_ingested_prices(sender: Any, first_date: date | None, **kwargs: Any) -> int | None:
-    """``prices_ingested``: the champion scores the new prices from ``first_date`` on.
+    """``prices_ingested``: the champion scores the new prices from ``first_date`` on, and
+    predicts again the days whose price was corrected (their old prediction is replaced).
 
     Its new predictions, or None without a champion; a scoring failure is logged by
     :func:`pipelines.scoring.score_after_ingestion` and never undoes the import.

@@ -23,6 +23,7 @@ from pipelines.publishing import write_predictions
 from pipelines.signals import SignalConfig
 from pipelines.training import ml_threads
 from prices import caching
+from prices import predictions as prediction_store
 from prices.models import Card, Prediction, PricePoint
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,17 @@ class ScoreResult:
     scored: int
     since: date | None
     graded: track_record.GradeResult | None = None
+    #: Predictions replaced because their day's price was corrected (part of ``scored``
+    #: when they could be predicted again).
+    replaced: int = 0
 
     def summary(self) -> str:
         if self.champion is None:
             text = "no champion model yet: nothing scored (run_pipeline trains one)"
         else:
             text = f"scored {self.scored} new price(s) since {self.since} with {self.champion}"
+            if self.replaced:
+                text += f" ({self.replaced} of them corrected prices, predicted again)"
         return text + (f"; {self.graded.summary()}" if self.graded else "")
 
 
@@ -49,8 +55,9 @@ def lookback_days(horizon: int) -> int:
 
 
 def score(since: date | None = None) -> ScoreResult:
-    """Predict every price in the serving window (or since ``since``) that has none yet,
-    record the new days in the track record, and grade the records whose horizon passed.
+    """Predict every price in the serving window (or since ``since``) that has none yet or
+    whose price was corrected after it was predicted, record the new days in the track
+    record, and grade the records whose horizon passed.
     """
     result = _score(since)
     result.graded = track_record.grade()
@@ -68,38 +75,49 @@ def _score(since: date | None) -> ScoreResult:
         if latest is None:
             return ScoreResult(str(champion), 0, None)
         since = latest - timedelta(days=settings.POKEWATCH_SERVING_WINDOW_DAYS - 1)
-    missing = _unscored(champion, since)
-    if missing.empty:
-        return ScoreResult(str(champion), 0, since)
+    with transaction.atomic():
+        # A prediction whose price was corrected since is replaced: removed here, it is
+        # one more missing prediction below, in the same transaction.
+        replaced = prediction_store.delete_stale_predictions(champion.pk, since)
+        missing = _unscored(champion, since)
+        if missing.empty:
+            if replaced:
+                caching.bump_generation()
+                logger.info("removed %d predictions of corrected prices", replaced)
+            return ScoreResult(str(champion), 0, since, replaced=replaced)
+        written = _predict(champion, missing)
+        track_record.record_served(champion, since=missing["date"].min().date())
+        caching.bump_generation()
+    logger.info("scored %d new prices with %s (%d corrected)", written, champion, replaced)
+    return ScoreResult(str(champion), written, since, replaced=replaced)
 
+
+def _predict(champion: ModelVersion, missing: pd.DataFrame) -> int:
+    """Predict the (card, day)s of ``missing`` and write them; how many were written."""
     estimator = estimator_for(champion)
     config = SignalConfig.from_settings(champion.signal_rule)
     first = (missing["date"].min() - pd.Timedelta(days=lookback_days(champion.horizon))).date()
     written = 0
-    with transaction.atomic():
-        # Shard by shard of cards (the features of a card need its own prices only), so
-        # memory stays that of one shard, whatever the number of cards to score.
-        for low, high in _pk_ranges(missing["card_pk"].unique()):
-            prices = load_price_frame(start=first, card_pk_range=(low, high))
-            frame = build_features(prices, champion.horizon)
-            frame = frame.merge(
-                missing.loc[missing["card_pk"].between(low, high), ["card_id", "date"]],
-                on=["card_id", "date"],
-                how="inner",
-            )
-            if frame.empty:
-                continue
-            with ml_threads():
-                band = estimator.predict_band(frame)
-            predictions = predictions_frame(frame, band, config)
-            predictions = predictions[predictions["fair_price"] > 0].drop(
-                columns=[TARGET_COLUMN], errors="ignore"
-            )
-            written += write_predictions(champion, predictions)
-        track_record.record_served(champion, since=missing["date"].min().date())
-        caching.bump_generation()
-    logger.info("scored %d new prices with %s", written, champion)
-    return ScoreResult(str(champion), written, since)
+    # Shard by shard of cards (the features of a card need its own prices only), so
+    # memory stays that of one shard, whatever the number of cards to score.
+    for low, high in _pk_ranges(missing["card_pk"].unique()):
+        prices = load_price_frame(start=first, card_pk_range=(low, high))
+        frame = build_features(prices, champion.horizon)
+        frame = frame.merge(
+            missing.loc[missing["card_pk"].between(low, high), ["card_id", "date"]],
+            on=["card_id", "date"],
+            how="inner",
+        )
+        if frame.empty:
+            continue
+        with ml_threads():
+            band = estimator.predict_band(frame)
+        predictions = predictions_frame(frame, band, config)
+        predictions = predictions[predictions["fair_price"] > 0].drop(
+            columns=[TARGET_COLUMN], errors="ignore"
+        )
+        written += write_predictions(champion, predictions)
+    return written
 
 
 def _pk_ranges(pks: Iterable[int]) -> list[tuple[int, int]]:

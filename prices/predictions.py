@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
 from prices.bulk import copy_lines
 from prices.ingestion import card_pks
-from prices.models import Prediction, SignalRecord
+from prices.models import Prediction, PricePoint, SignalRecord
 
 # --- predictions ---------------------------------------------------------------------------
 
@@ -66,6 +67,26 @@ def store_predictions(
 def delete_predictions(version_id: int) -> int:
     """Remove every prediction of model version ``version_id``; how many went."""
     deleted, _ = Prediction.objects.filter(model_version_id=version_id).delete()
+    return deleted
+
+
+def delete_stale_predictions(version_id: int, since: date) -> int:
+    """Remove version ``version_id``'s predictions dated >= ``since`` whose market price is
+    no longer a stored price of their card on their day: the price was corrected since
+    (re-imported or collected again with another value). How many went; the scorer
+    predicts those days again.
+
+    A prediction keeps the market price it was computed from, so a stored price equal to
+    it (of any source) means the prediction is still current. Active cards only: the
+    scorer scores nothing else.
+    """
+    same_price = PricePoint.objects.filter(
+        card=OuterRef("card"), date=OuterRef("date"), market_price=OuterRef("market_price")
+    )
+    stale = Prediction.objects.filter(
+        model_version_id=version_id, date__gte=since, card__active=True
+    ).exclude(Exists(same_price))
+    deleted, _ = stale.delete()
     return deleted
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 #: Sent (``sender=PricePoint``) once an import or a collection has committed prices, with
-#: ``first_date``: the earliest day among them. A receiver returns how many predictions it
-#: added, or None when it added none (no champion model yet); see
-#: :func:`prices.ingestion.score_from`, which sends it.
+#: ``first_date``: the earliest day among them, whether created, updated (a corrected price)
+#: or unchanged, so that a receiver can replace what it derived from an older price. A
+#: receiver returns how many predictions it added, or None when it added none (no champion
+#: model yet); see :func:`prices.ingestion.score_from`, which sends it.
 prices_ingested = Signal()
