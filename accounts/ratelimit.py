@@ -4,12 +4,15 @@
 limited without having to remember anything. A view names its endpoint group with DRF's
 ``throttle_scope`` ("read", "batch"; "public" if it names none). The group's default
 rate is ``POKEWATCH_RATES[group]`` (also DRF's ``DEFAULT_THROTTLE_RATES``); an API key's
-own ``rate``, set in the admin or with ``apikey create --rate``, overrides it. A request
+own ``rate``, set in the admin or with ``apikey create --rate``, overrides it, except in
+the :data:`CAPPED_GROUPS` ("batch"), where the request is counted against both the key's
+rate and the group's default and refused past either. A request
 with a key is counted per key, a staff session per user, anything else per client IP.
 
 The counting is django-ratelimit's :func:`~django_ratelimit.core.get_usage`, on the
 ``ratelimit`` cache (Redis DB 2 in production). If that cache is unreachable,
-``RATELIMIT_FAIL_OPEN`` (default on) lets requests through, logged.
+``RATELIMIT_FAIL_OPEN`` (default on) lets requests through, logged; a view with
+``ratelimit_fail_open = True`` (``health/``) lets them through even when it is off.
 
 Past the limit DRF answers 429 (its ``Throttled``, worded by the site's exception
 handler). :class:`RateLimitHeadersMiddleware` is the one place that puts the outcome on
@@ -32,6 +35,9 @@ from accounts.models import APIKey
 from pokewatch_site import outages
 
 DEFAULT_GROUP = "public"
+# Groups whose default rate also binds a key with its own rate (docs/api.md, "Rate limits"):
+# a batch costs up to 100 reads, so a 100/m key must not get 100 batches a minute.
+CAPPED_GROUPS = frozenset({"batch"})
 _USAGE_ATTRIBUTE = "pokewatch_ratelimit_usage"
 
 
@@ -62,6 +68,18 @@ def rate_for(group: str, request: Request) -> str:
     return str(settings.POKEWATCH_RATES[group])
 
 
+def tighter(first: dict[str, Any] | None, second: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Of two counts of one request, the one that limits it (or leaves it least room)."""
+    if first is None or second is None:
+        return first or second
+    if first["should_limit"] != second["should_limit"]:
+        return first if first["should_limit"] else second
+    if first["should_limit"]:
+        return first if first["time_left"] >= second["time_left"] else second
+    room = first["limit"] - first["count"], second["limit"] - second["count"]
+    return first if room[0] <= room[1] else second
+
+
 def usage_of(request: HttpRequest | Request) -> dict[str, Any] | None:
     """What the throttle counted for this request (``None``: not counted)."""
     http_request = getattr(request, "_request", request)
@@ -77,6 +95,15 @@ class RateLimitThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         group = getattr(view, "throttle_scope", None) or DEFAULT_GROUP
         usage = get_usage(request, group=group, key=ratelimit_key, rate=rate_for, increment=True)
+        default = str(settings.POKEWATCH_RATES[group])
+        if group in CAPPED_GROUPS and usage is not None and rate_for(group, request) != default:
+            # A key's own rate does not lift the group's default here: counted against both.
+            capped = get_usage(
+                request, group=group, key=ratelimit_key, rate=default, increment=True
+            )
+            usage = tighter(usage, capped)
+        if usage is not None and not usage["limit"] and getattr(view, "ratelimit_fail_open", False):
+            usage = None  # counters unreachable, limits fail closed, but this view must answer
         self.usage = usage
         setattr(request._request, _USAGE_ATTRIBUTE, usage)
         if usage is None:

@@ -39,6 +39,7 @@ from django.db.models import F
 from rest_framework.renderers import JSONRenderer
 
 from pokewatch_site import caching as site_caching
+from pokewatch_site.errors import NotFound
 from prices.models import CacheGeneration
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,22 @@ def read_through(parts: tuple[object, ...], compute: Callable[[], T], request: A
     return read_entry(parts, compute, request)[0]  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class Missing:
+    """What the cache keeps of a :class:`NotFound` that ``compute()`` raised: its detail."""
+
+    detail: str
+
+
+def prefetch(request: Any, parts_list: list[tuple[object, ...]]) -> None:
+    """Fetch the entries of ``parts_list`` (and the generation) in one round trip (MGET)
+    and keep them on ``request``, for the :func:`read_entry` calls that follow."""
+    cache_keys = list(dict.fromkeys(key(*parts) for parts in parts_list))
+    if is_shared():
+        cache_keys.insert(0, GENERATION_KEY)
+    site_caching.keep(request, cache_keys, cache.get_many(cache_keys))
+
+
 def read_entry(
     parts: tuple[object, ...], compute: Callable[[], Any], request: Any = None
 ) -> tuple[Any, str]:
@@ -149,6 +166,8 @@ def read_entry(
 
     Entries of an older generation are misses. With a shared cache the generation and the
     entry come back in one round trip (MGET), or none if ``request`` fetched them already.
+    A :class:`NotFound` from ``compute()`` is cached too (for :data:`MISSING_TTL` at
+    most) and raised again by the reads that find it.
     """
     cache_key = key(*parts)
     if is_shared():
@@ -161,14 +180,25 @@ def read_entry(
         entry = _fetch(request, [cache_key]).get(cache_key)
     if isinstance(entry, tuple) and len(entry) == 3 and entry[0] == generation:
         _count("hits")
+        if isinstance(entry[1], Missing):
+            raise NotFound(entry[1].detail)
         return entry[1], entry[2]
     _count("misses")
-    value = compute()
+    ttl = settings.POKEWATCH_PREDICTION_CACHE_TTL
+    try:
+        value = compute()
+    except NotFound as exc:
+        _store(request, cache_key, (generation, Missing(exc.detail), ""), min(ttl, MISSING_TTL))
+        raise
     etag = _etag(value)
-    cache.set(cache_key, (generation, value, etag), timeout=settings.POKEWATCH_PREDICTION_CACHE_TTL)
-    if request is not None:
-        site_caching.keep(request, [cache_key], {cache_key: (generation, value, etag)})
+    _store(request, cache_key, (generation, value, etag), ttl)
     return value, etag
+
+
+def _store(request: Any, cache_key: str, entry: tuple[int, Any, str], ttl: int) -> None:
+    cache.set(cache_key, entry, timeout=ttl)
+    if request is not None:
+        site_caching.keep(request, [cache_key], {cache_key: entry})
 
 
 def _fetch(request: Any, cache_keys: list[str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import F
 from django.http import HttpResponseBase
-from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.cache import get_conditional_response
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import generics, serializers, viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -69,14 +69,14 @@ def cached_fair_price(card_id: str, day: date | None, request: Request | None = 
 def conditional(request: Request, value: Any, etag: str) -> HttpResponseBase:
     """``value`` with its ETag, or 304 Not Modified if the client has that version.
 
-    ``Cache-Control: private, no-cache``: an answer to a keyed request is the key
-    holder's; a client may keep it but must revalidate (cheaply, with ``If-None-Match``).
+    A keyed answer is marked ``Cache-Control: private, no-cache`` (the key holder's; a
+    client may keep it but must revalidate, cheaply, with ``If-None-Match``) by
+    :class:`pokewatch_site.middleware.APIErrorMiddleware`, for every keyed response.
     """
     response: HttpResponseBase | None = get_conditional_response(request._request, etag=etag)
     if response is None:
         response = Response(value)
     response["ETag"] = etag
-    patch_cache_control(response, private=True, no_cache=True)
     return response
 
 
@@ -206,10 +206,13 @@ class BatchFairPriceView(APIView):
         serializer = BatchFairPriceRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         day = serializer.validated_data.get("date")
+        card_ids = serializer.validated_data["card_ids"]
+        # Every id's entry (unknown ids' too: they are cached as such) in one round trip.
+        caching.prefetch(request, [_fair_price_parts(card_id, day) for card_id in card_ids])
         items = []
-        for card_id in serializer.validated_data["card_ids"]:
+        for card_id in card_ids:
             try:
-                result = cached_fair_price(card_id, day)
+                result = cached_fair_price(card_id, day, request)
             except NotFound as exc:
                 items.append(
                     {"card_id": card_id, "found": False, "result": None, "detail": exc.detail}
@@ -219,7 +222,10 @@ class BatchFairPriceView(APIView):
         return Response(items)
 
 
-class SignalsView(generics.GenericAPIView):
+class SignalsView(APIView):
+    """A plain APIView: no queryset, so the browsable API (a staff session) renders it
+    without asking for one."""
+
     throttle_scope = "read"
 
     @extend_schema(
@@ -240,7 +246,9 @@ class SignalsView(generics.GenericAPIView):
         },
     )
     def get(self, request: Request) -> Response:
-        """The day's signals (the latest day by default), largest deviations first."""
+        """The day's signals, largest deviations first. By default the latest day on which
+        the tracked cards were scored (at least half as many cards as the best-covered day
+        of the 30 before it), not a day on which only a few cards have a price yet."""
         params = _query(SignalQuerySerializer, request)
         day, signal = params.get("date"), params.get("signal")
 
