@@ -1,4 +1,10 @@
-"""Admin for API keys: the library's admin (it shows a new key once) plus our fields."""
+"""Admin for API keys: the library's admin plus our fields.
+
+A key is named by its prefix in every URL (its primary key, see accounts.models). A new
+key is shown once, on the page that answers the add form, and never leaves that response:
+no message (Django's default message storage is a signed, not encrypted, cookie), no
+session, no redirect.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ from typing import Any
 import rest_framework_api_key.models
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from accounts.keys import CACHE_TTL, revoke_key, unreached
 from accounts.models import APIKey
+
+# Where save_model() leaves a new key's full key for response_add(): this request only.
+NEW_KEY_ATTRIBUTE = "pokewatch_new_api_key"
 
 # The library registers its own concrete APIKey; ours replaces it.
 if admin.site.is_registered(rest_framework_api_key.models.APIKey):
@@ -42,6 +52,31 @@ class APIKeyAdmin(APIKeyModelAdmin):
         if obj is not None and obj.revoked:
             readonly = (*readonly, "owner", "rate")
         return readonly
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: Any = None, change: bool = False
+    ) -> None:
+        # The library's save_model() puts the new key in a message: it would travel in the
+        # messages cookie. The key is generated the library's way all the same.
+        if not change:
+            setattr(request, NEW_KEY_ATTRIBUTE, APIKey.objects.assign_key(obj))
+        obj.save()
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """The new key, once: this page is the only place it is ever shown (no-store)."""
+        raw_key = getattr(request, NEW_KEY_ATTRIBUTE, None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "key": obj,
+            "raw_key": raw_key,
+        }
+        return TemplateResponse(request, "admin/accounts/apikey/created.html", context)
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:

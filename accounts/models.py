@@ -32,6 +32,11 @@ def validate_rate(value: str) -> None:
 
 
 class APIKey(AbstractAPIKey):
+    # The prefix (public: listed, named by `apikey revoke`) is the primary key, so admin
+    # URLs, forms and log entries name a key by it. The library's ``id``, "<prefix>.<hash>",
+    # stays a unique column it fills, but no longer travels in URLs or access logs.
+    id = models.CharField(max_length=150, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, primary_key=True, editable=False)
     owner = models.CharField(max_length=100, blank=True, help_text="Who the key is for.")
     rate = models.CharField(
         max_length=20, blank=True, validators=[validate_rate], help_text=RATE_HELP
@@ -55,8 +60,9 @@ class APIKey(AbstractAPIKey):
         _forget(self.prefix)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        prefix = self.prefix  # the primary key: delete() sets it to None
         result = super().delete(*args, **kwargs)
-        _forget(self.prefix)
+        _forget(prefix)
         return result
 
 

@@ -233,7 +233,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_RESET_ON_SUCCESS = True
 # The client IP by the same rule as the rate limits (X-Forwarded-For only behind a proxy).
-AXES_CLIENT_IP_CALLABLE = "accounts.ratelimit.client_ip"
+AXES_CLIENT_IP_CALLABLE = "accounts.login.client_ip_address"
 AXES_LOCKOUT_TEMPLATE = "accounts/login_locked.html"
 # No banner at every process start; failures and lockouts are still logged (warnings).
 AXES_VERBOSE = False

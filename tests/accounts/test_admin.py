@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import rest_framework_api_key.models
 from django.contrib import admin
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +17,7 @@ from accounts.models import APIKey
 
 CHANGELIST = "admin:accounts_apikey_changelist"
 ADD = "admin:accounts_apikey_add"
-KEY_MESSAGE = re.compile(r"The API key for (.+?) is: (\S+)\. Please store it")
+SHOWN_KEY = re.compile(r'<code id="api-key">([^<]+)</code>')
 
 
 def form_data(**fields: str) -> dict[str, str]:
@@ -39,20 +41,84 @@ def test_stock_library_admin_is_not_registered_and_ours_is() -> None:
     assert admin.site.is_registered(APIKey)
 
 
+def create_in_admin(client: Client, **fields: str) -> tuple[Any, str]:
+    """Posts the add form; returns the answer and the full key it shows."""
+    response = client.post(reverse(ADD), form_data(**fields))
+    assert response.status_code == 200, response.content[:500]
+    match = SHOWN_KEY.search(response.text)
+    assert match is not None
+    return response, match.group(1)
+
+
 def test_if_key_is_created_in_admin_then_full_key_is_shown_once(admin_client: Client) -> None:
-    response = admin_client.post(
-        reverse(ADD), form_data(name="partner", owner="Brock", rate="60/m"), follow=True
-    )
-    assert response.status_code == 200
-    match = KEY_MESSAGE.search(response.text)
-    assert match is not None and match.group(1) == "partner"
-    raw = match.group(2)
+    response, raw = create_in_admin(admin_client, name="partner", owner="Brock", rate="60/m")
     key = APIKey.objects.get()
-    assert (key.owner, key.rate) == ("Brock", "60/m")
+    assert (key.name, key.owner, key.rate) == ("partner", "Brock", "60/m")
     assert resolve_key(raw) == key
+    assert "no-store" in response["Cache-Control"]
+    assert "The API key for “partner”" in response.text and key.prefix in response.text
     again = admin_client.get(reverse(CHANGELIST))
     assert raw not in again.text
     assert raw not in admin_client.get(change_url(key)).text
+
+
+def test_new_key_travels_in_no_cookie_message_or_session(admin_client: Client) -> None:
+    response, raw = create_in_admin(admin_client, name="partner")
+    secret = raw.partition(".")[2]
+    assert secret not in str(response.cookies)  # no Set-Cookie carries it
+    assert "messages" not in response.cookies
+    assert all(secret not in morsel.value for morsel in admin_client.cookies.values())
+    for session in Session.objects.all():
+        assert secret not in str(session.get_decoded())
+    # Nothing is left behind for the next page to show.
+    following = admin_client.get(reverse(CHANGELIST))
+    assert secret not in following.text and secret not in str(following.cookies)
+
+
+def test_add_another_and_change_still_answer_as_usual(admin_client: Client, valid_key) -> None:
+    expiry = valid_key.key.expiry_date
+    response = admin_client.post(
+        change_url(valid_key.key),
+        form_data(
+            name="renamed",
+            expiry_date_0=f"{expiry:%Y-%m-%d}",
+            expiry_date_1=f"{expiry:%H:%M:%S}",
+        ),
+    )
+    assert response.status_code == 302
+    assert APIKey.objects.get(pk=valid_key.key.pk).name == "renamed"
+
+
+def test_admin_names_keys_by_prefix_and_no_page_or_url_carries_the_hash(
+    admin_client: Client, valid_key
+) -> None:
+    _, raw = create_in_admin(admin_client, name="partner")
+    key = APIKey.objects.get(name="partner")
+    assert change_url(key) == f"/admin/accounts/apikey/{key.prefix}/change/"
+    changed = admin_client.post(change_url(key), form_data(name="partner 2"))
+    assert changed.status_code == 302
+    digests = {k.hashed_key.rsplit("$", 1)[-1] for k in APIKey.objects.all()}
+    assert all(len(digest) >= 64 for digest in digests)
+    pages = {
+        "changelist": admin_client.get(reverse(CHANGELIST)),
+        "change": admin_client.get(change_url(key)),
+        "history": admin_client.get(reverse("admin:accounts_apikey_history", args=[key.pk])),
+        "delete": admin_client.get(reverse("admin:accounts_apikey_delete", args=[key.pk])),
+        "bulk delete": admin_client.post(
+            reverse(CHANGELIST),
+            {"action": "delete_selected", "_selected_action": [key.pk, valid_key.key.pk]},
+        ),
+        "index (recent actions)": admin_client.get(reverse("admin:index")),
+    }
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert key.prefix in page.text, name
+        for digest in digests:
+            assert digest[:16] not in page.text, name
+    assert f"/admin/accounts/apikey/{key.prefix}/change/" in pages["index (recent actions)"].text
+    for digest in digests:
+        assert digest[:16] not in changed["Location"]
+    assert raw not in "".join(page.text for page in pages.values())
 
 
 @pytest.mark.parametrize(
