@@ -42,7 +42,7 @@ def test_create_with_expiry_date_sets_end_of_that_day(db) -> None:
     ("args", "message"),
     [
         (["--expires", "2020-01-01"], "in the past"),
-        (["--expires", "31/12/2030"], "expected YYYY-MM-DD"),
+        (["--expires", "31/12/2030"], "argument --expires: must be a YYYY-MM-DD date"),
         (["--rate", "120/minute"], 'Invalid rate "120/minute"'),
         (["--rate", "fast"], 'Invalid rate "fast"'),
     ],

@@ -10,35 +10,31 @@ import sys
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from accounts.keys import CACHE_TTL, KeyStatus, create_key, key_status, revoke_key, unreached
 from accounts.models import APIKey
+from pokewatch_site.commands import OneLineParser, PokeWatchCommand, iso_date
 from pokewatch_site.errors import PokeWatchError
-
-
-def _iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f'Invalid date "{value}": expected YYYY-MM-DD.') from None
 
 
 def _when(value: datetime | None, empty: str) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value else empty
 
 
-class Command(BaseCommand):
+class Command(PokeWatchCommand):
     help = "Create, list, revoke and check API keys."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="ACTION", parser_class=OneLineParser
+        )
         create = sub.add_parser("create", help="create a key and print it, once")
         create.add_argument("name", help="a label for the key (50 characters at most)")
         create.add_argument("--owner", default="", help="who the key is for")
         create.add_argument(
-            "--expires", type=_iso_date, help="last day (UTC) the key works, YYYY-MM-DD"
+            "--expires", type=iso_date, help="last day (UTC) the key works, YYYY-MM-DD"
         )
         create.add_argument("--rate", default="", help="own rate limit, e.g. 120/m")
         sub.add_parser("list", help="list keys (never the full keys)")
