@@ -131,9 +131,40 @@ def latest_prediction_date() -> date | None:
     return champion_predictions().aggregate(latest=Max("date"))["latest"]
 
 
+#: The default day of ``signals/`` covers at least this share of the cards scored on the
+#: best-covered day of the ``SIGNALS_COVERAGE_DAYS`` days before the latest prediction.
+SIGNALS_MIN_COVERAGE = 0.5
+SIGNALS_COVERAGE_DAYS = 30
+
+
+def default_signals_day() -> date | None:
+    """The latest day on which the champion scored the tracked cards.
+
+    That is the latest day with predictions for at least ``SIGNALS_MIN_COVERAGE`` of the
+    cards of the best-covered day among the last ``SIGNALS_COVERAGE_DAYS``: a day on which
+    only a few cards have a price yet (one row imported early, a collection still running)
+    is not the day's list of every card.
+    """
+    latest = latest_prediction_date()
+    if latest is None:
+        return None
+    counts = dict(
+        champion_predictions()
+        .filter(card__active=True, date__gte=latest - timedelta(days=SIGNALS_COVERAGE_DAYS))
+        .values("date")
+        .annotate(cards=Count("pk"))
+        .values_list("date", "cards")
+    )
+    if not counts:
+        return latest
+    most = max(counts.values())
+    return max(day for day, cards in counts.items() if cards >= most * SIGNALS_MIN_COVERAGE)
+
+
 def signals(day: date | None = None, signal: str | None = None) -> tuple[date | None, list[dict]]:
-    """The champion's predictions of a day, largest absolute deviations first."""
-    day = day or latest_prediction_date()
+    """The champion's predictions of a day (by default :func:`default_signals_day`),
+    largest absolute deviations first."""
+    day = day or default_signals_day()
     if day is None:
         return None, []
     queryset = champion_predictions().filter(date=day, card__active=True)

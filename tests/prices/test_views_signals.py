@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django.test import Client
 
+from prices import caching
+from prices.models import Prediction, PricePoint
 from tests.support.api import LAST
 
 
@@ -36,3 +40,40 @@ def test_signals_errors(api: Client, world) -> None:
 
 def test_signals_without_any_champion_are_empty(api: Client, db) -> None:
     assert api.get("/api/v1/signals/").json() == {"date": None, "count": 0, "results": []}
+
+
+def test_the_browsable_signals_page_renders_for_staff(admin_client: Client, world) -> None:
+    page = admin_client.get("/api/v1/signals/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
+    assert "sv2a-151-pikachu-173" in page.text
+
+
+def add_predictions(world, day: date, cards: int) -> None:
+    """The champion's predictions of the first ``cards`` cards on ``day`` (one price each)."""
+    for card in world.cards[:cards]:
+        PricePoint.objects.create(card=card, date=day, market_price=120, source="test")
+        Prediction.objects.create(
+            model_version=world.champion,
+            card=card,
+            date=day,
+            market_price=120,
+            fair_price=118,
+            deviation=0.017,
+            signal="HOLD",
+        )
+
+
+def test_a_day_with_only_a_few_cards_scored_is_not_the_default_day(api: Client, world) -> None:
+    add_predictions(world, LAST + timedelta(days=1), cards=1)  # one row imported early
+    early = api.get("/api/v1/signals/").json()
+    asked = api.get(f"/api/v1/signals/?date={LAST + timedelta(days=1)}").json()
+    assert (early["date"], early["count"]) == (LAST.isoformat(), 3)
+    assert asked["count"] == 1  # still there when asked for
+
+
+def test_the_default_day_moves_once_most_cards_are_scored(api: Client, world) -> None:
+    add_predictions(world, LAST + timedelta(days=1), cards=2)  # 2 of 3: at least half
+    bumped = caching.bump_generation()  # as the scorer does
+    body = api.get("/api/v1/signals/").json()
+    assert bumped and (body["date"], body["count"]) == ((LAST + timedelta(days=1)).isoformat(), 2)
