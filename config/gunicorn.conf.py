@@ -1,12 +1,18 @@
 """Gunicorn settings for the PokeWatch web process (the container's default command).
 
 Every value can be overridden from the environment; the defaults are the configuration
-measured best on 2 cores in docs/benchmarks.md (4 gthread workers x 2 threads).
+measured best on 2 cores in docs/benchmarks.md (4 gthread workers x 2 threads) when
+``REDIS_URL`` is set, and one worker without it: several workers need shared rate-limit
+counters, so gunicorn refuses to start them without (pokewatch_site.process_model).
 """
 
 from __future__ import annotations
 
 import os
+
+from django.core.exceptions import ImproperlyConfigured as _ImproperlyConfigured
+
+from pokewatch_site import process_model as _process_model
 
 
 def _int(name: str, default: int) -> int:
@@ -24,7 +30,11 @@ bind = f"0.0.0.0:{_int('PORT', 8000)}"
 backlog = 2048
 
 # --- Workers -------------------------------------------------------------------------------
-workers = _int("WEB_CONCURRENCY", 4)
+# WEB_CONCURRENCY, else 4 with REDIS_URL and 1 without (the settings assume the same).
+try:
+    workers = _process_model.default_workers()
+except _ImproperlyConfigured as exc:
+    raise SystemExit(str(exc)) from None
 worker_class = "pokewatch_site.gunicorn_worker.BalancedThreadWorker"
 threads = _int("GUNICORN_THREADS", 2)
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall workers' heartbeats.
@@ -40,6 +50,15 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # restart costs ~1.5 s of CPU (imports, URL conf): at most every ~15 minutes at full load.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 1_000_000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 50_000)
+
+
+def on_starting(server: object) -> None:
+    """Refuse several workers on per-process counters, however the count was given
+    (``WEB_CONCURRENCY``, ``--workers`` or ``GUNICORN_CMD_ARGS``), whatever ``DEBUG`` says."""
+    try:
+        _process_model.check_workers(server.cfg.workers)  # type: ignore[attr-defined]
+    except _ImproperlyConfigured as exc:
+        raise SystemExit(f"Error: {exc}") from None
 
 
 def post_worker_init(worker: object) -> None:

@@ -25,6 +25,7 @@ from pokewatch_site.env import (
     env_list,
     env_str,
 )
+from pokewatch_site.process_model import check_workers, default_workers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("POKEWATCH_VAR_DIR", str(BASE_DIR / "var")))
@@ -201,11 +202,11 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 # How long a dependency that failed (Redis, the broker) is treated as down before it is
 # tried again, and the least time between two warnings about it.
 POKEWATCH_OUTAGE_INTERVAL = env_float("POKEWATCH_OUTAGE_INTERVAL", 5.0)
-if not DEBUG and not REDIS_URL and env_int("WEB_CONCURRENCY", 1) > 1:
-    raise ImproperlyConfigured(
-        "WEB_CONCURRENCY > 1 without REDIS_URL: each worker would keep its own cache and "
-        "rate-limit counters. Set REDIS_URL, or run one worker."
-    )
+# One process model (pokewatch_site.process_model, which config/gunicorn.conf.py asks
+# too): WEB_CONCURRENCY defaults to 4 workers with REDIS_URL and 1 without; several
+# without it refuse to start (gunicorn refuses them whatever DEBUG says).
+if not DEBUG:
+    check_workers(default_workers())
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ def test_if_several_workers_have_no_shared_cache_then_startup_is_refused() -> No
     env = {"DEBUG": "0", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "api.example.org"}
     result = load_settings(**env, WEB_CONCURRENCY="4", REDIS_URL="")
     assert result.returncode != 0
-    assert "WEB_CONCURRENCY > 1 without REDIS_URL" in result.stderr
+    assert "4 web workers without REDIS_URL" in result.stderr
+    assert "WEB_CONCURRENCY=1" in result.stderr
 
 
 JSON_LOG_SCRIPT = """
