@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path
@@ -124,6 +125,8 @@ class SignalRecordAdmin(admin.ModelAdmin):
         return False  # what was served stays served; old records expire with the window
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied  # before the summaries are computed
         # Periods end at the newest record: if collection stalls, they still show something.
         end = selectors.latest_record_date() or timezone.localdate()
         periods = [

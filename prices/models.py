@@ -269,5 +269,10 @@ class CacheGeneration(models.Model):
     value = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        # The admin's cache page (prices.admin_views): view_cachegeneration shows the
+        # statistics, this one clears the cache.
+        permissions = [("clear_prediction_cache", "Can clear the prediction cache")]
+
     def __str__(self) -> str:
         return f"generation {self.value}"

@@ -230,3 +230,26 @@ def black_hole() -> Iterator[str]:
 def unreachable_redis(request: pytest.FixtureRequest, black_hole: str) -> str:
     """The URL of a Redis that is down (a closed port) or hangs (a black hole)."""
     return CLOSED_URL if request.param == "down" else black_hole
+
+
+# --- staff users with only the permissions a test gives them --------------------------
+
+
+@pytest.fixture
+def permitted_client(django_user_model) -> Callable[..., Client]:
+    """A logged-in staff (not superuser) client holding exactly the named permissions."""
+    from django.contrib.auth.models import Permission
+
+    def make(*permissions: str) -> Client:
+        number = django_user_model.objects.count()
+        user = django_user_model.objects.create_user(f"staff-{number}", is_staff=True)
+        for name in permissions:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make

@@ -93,3 +93,30 @@ def test_collection_runs_and_ingested_days_are_listed_read_only(staff_client: Cl
     assert runs.status_code == 200 and "failed" in runs.text
     assert days.status_code == 200 and "41569" in days.text
     assert staff_client.get(reverse("admin:prices_collectionrun_add")).status_code == 403
+
+
+def test_if_staff_has_no_permission_then_prices_admin_pages_answer_403(
+    permitted_client, make_card
+) -> None:
+    card = make_card()
+    client = permitted_client()
+    for url in (
+        reverse("admin:prices_card_changelist"),
+        reverse("admin:prices_card_change", args=[card.pk]),
+        reverse("admin:prices_pricepoint_changelist"),
+        reverse("admin:prices_signalrecord_changelist"),
+        reverse("admin:prices_collectionrun_changelist"),
+    ):
+        assert client.get(url).status_code == 403, url
+    chart = client.get(reverse("admin:prices_card_chart", args=[card.pk]))
+    assert chart.status_code == 404  # the chart says no more than "no such card"
+
+
+def test_if_staff_may_view_cards_then_pages_load_read_only(permitted_client, make_card) -> None:
+    card = make_card(name="Mewtwo")
+    client = permitted_client("prices.view_card")
+    assert "Mewtwo" in client.get(reverse("admin:prices_card_changelist")).text
+    change = client.get(reverse("admin:prices_card_change", args=[card.pk]))
+    assert change.status_code == 200 and 'name="name"' not in change.text  # read only
+    assert client.get(reverse("admin:prices_card_chart", args=[card.pk])).status_code == 200
+    assert client.post(reverse("admin:prices_card_change", args=[card.pk])).status_code == 403
