@@ -19,9 +19,8 @@ def main() -> None:
             raise
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
         sys.stderr.write(
-            f"database error: {reason}\n"
-            "(is the server of DATABASE_URL running, and was the database created, e.g. "
-            "with createdb?)\n"
+            f"database error: {reason} (is the server of DATABASE_URL running, and was its "
+            "database created, e.g. with createdb?)\n"
         )
         sys.exit(1)
 
