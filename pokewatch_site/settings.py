@@ -73,7 +73,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pokewatch_site.middleware.RequestIDMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    # Django's, refusing plain HTTP under /api/ with JSON instead of redirecting.
+    "pokewatch_site.middleware.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "pokewatch_site.middleware.APIErrorMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -263,7 +265,8 @@ REST_FRAMEWORK: dict[str, Any] = {
         "pokewatch_site.api.StaffBrowsableAPIRenderer",
     ],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "pokewatch_site.api.StaffOnlyBrowsableNegotiation",
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, refusing non-text charsets and too-deep nesting with a 400.
+    "DEFAULT_PARSER_CLASSES": ["pokewatch_site.api.StrictJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "pokewatch_site.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -301,8 +304,16 @@ POKEWATCH_RATES = {
 }
 # The same defaults, where DRF looks for a throttle scope's rate.
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = POKEWATCH_RATES
-# Trust X-Forwarded-For only behind a proxy that sets it (the client IP for rate limits).
-POKEWATCH_TRUSTED_PROXY = env_bool("POKEWATCH_TRUSTED_PROXY", False)
+# How many reverse proxies in front of the app append to X-Forwarded-For: the client IP
+# (rate limits, admin login throttling) is the Nth entry from the right; 0 trusts none
+# (REMOTE_ADDR). POKEWATCH_TRUSTED_PROXY=1, the older switch, means one hop.
+POKEWATCH_TRUSTED_PROXY_HOPS = env_int(
+    "POKEWATCH_TRUSTED_PROXY_HOPS", 1 if env_bool("POKEWATCH_TRUSTED_PROXY", False) else 0
+)
+if POKEWATCH_TRUSTED_PROXY_HOPS < 0:
+    raise ImproperlyConfigured(
+        f"POKEWATCH_TRUSTED_PROXY_HOPS must be 0 or more, got {POKEWATCH_TRUSTED_PROXY_HOPS}"
+    )
 
 # --- Security headers, CORS, request size ----------------------------------------------
 
@@ -328,10 +339,30 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("POKEWATCH_MAX_BODY_BYTES", 64 * 1024)
+# Content Security Policy (django-csp) on every response: the admin, the browsable API and
+# the Swagger UI load only their own static files (the docs' init script is a file too:
+# SpectacularSwaggerSplitView). Inline style attributes stay allowed (the admin and
+# Swagger UI set some); inline scripts, other origins, plugins and framing do not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
+# The local development front ends only with DEBUG on; production allows no origin unless
+# CORS_ALLOWED_ORIGINS names it.
 CORS_ALLOWED_ORIGINS = env_list(
     "CORS_ALLOWED_ORIGINS",
-    ["http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173"],
+    ["http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173"] if DEBUG else [],
 )
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_HEADERS = (
@@ -438,6 +469,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The longest a training run may take; the hard limit kills it a little later.
 POKEWATCH_TRAINING_SOFT_LIMIT = env_int("POKEWATCH_TRAINING_SOFT_LIMIT", 3600)
 POKEWATCH_TRAINING_HARD_LIMIT = POKEWATCH_TRAINING_SOFT_LIMIT + 300
+# A running training run heartbeats this often; the sweep (POKEWATCH_SWEEP_CRON, and every
+# new trigger) fails a running run whose heartbeat is older than the timeout (its worker
+# died), so the slot is free again within timeout + one sweep interval.
+POKEWATCH_TRAINING_HEARTBEAT_SECONDS = env_int("POKEWATCH_TRAINING_HEARTBEAT_SECONDS", 30)
+POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT = env_int("POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT", 180)
+if not 0 < 2 * POKEWATCH_TRAINING_HEARTBEAT_SECONDS <= POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT:
+    raise ImproperlyConfigured(
+        "POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT must be at least twice "
+        "POKEWATCH_TRAINING_HEARTBEAT_SECONDS (a positive number of seconds), got "
+        f"{POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT} and {POKEWATCH_TRAINING_HEARTBEAT_SECONDS}"
+    )
 # Redis re-delivers an unacknowledged task after visibility_timeout: it must be longer than
 # the longest run, or a long run would be started twice.
 _redis_uses = {"cache": REDIS_CACHE_URL, "rate-limit counters": REDIS_RATELIMIT_URL}
@@ -470,7 +512,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 POKEWATCH_TRAINING_CRON = env_str("POKEWATCH_TRAINING_CRON", "0 3 * * *")
 POKEWATCH_COLLECT_CRON = env_str("POKEWATCH_COLLECT_CRON", "0 1 * * *")
-POKEWATCH_SWEEP_CRON = env_str("POKEWATCH_SWEEP_CRON", "*/10 * * * *")
+POKEWATCH_SWEEP_CRON = env_str("POKEWATCH_SWEEP_CRON", "* * * * *")
 
 
 def _crontab(name: str, value: str) -> Any:
@@ -503,7 +545,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-dead-training-runs": {
         "task": "pipelines.tasks.sweep_training_runs",
         "schedule": _crontab("POKEWATCH_SWEEP_CRON", POKEWATCH_SWEEP_CRON),
-        "options": {"expires": 300},
+        "options": {"expires": 60},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

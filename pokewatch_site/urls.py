@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from pokewatch_site.health import HealthView
 from pokewatch_site.views import APINotFoundView
@@ -15,7 +15,9 @@ urlpatterns = [
     path("api/v1/health/", HealthView.as_view(), name="health"),
     path("api/v1/", include("prices.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI with its init script served as a file (?script), not inline: the CSP
+    # allows scripts from this site only.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # Any other /api/ path: a JSON 404, whatever DEBUG says.
     re_path(r"^api/(?P<path>[\s\S]*)\Z", APINotFoundView.as_view()),
 ]
