@@ -50,3 +50,17 @@ def test_backtest_refuses_bad_horizon_and_empty_db(db) -> None:
         call_command("backtest")
     with pytest.raises(CommandError, match="--horizon must be between"):
         call_command("backtest", "--horizon", "0")
+
+
+def test_promote_of_the_champion_says_there_is_nothing_to_do(make_version, settings) -> None:
+    champion = make_version(
+        "model",
+        registered_name=settings.POKEWATCH_REGISTERED_MODEL,
+        registered_version="1",
+        is_champion=True,
+    )
+    out = StringIO()
+    call_command("promote", "1", stdout=out)  # no CommandError: exit 0
+    assert f"{champion} is already the champion: nothing to do" in out.getvalue()
+    champion.refresh_from_db()
+    assert champion.is_champion
