@@ -78,30 +78,36 @@ def _is_api(request: HttpRequest) -> bool:
 KEY_HEADERS = ("X-API-Key", "Authorization")
 
 
-class SecurityMiddleware(security.SecurityMiddleware):
-    """Django's, except that under /api/ plain HTTP is refused with a JSON 403.
+class APIHTTPSOnlyMiddleware:
+    """Before Django's SecurityMiddleware: under /api/, plain HTTP that it would redirect is
+    refused with a JSON 403 instead.
 
     A redirect would come too late: the key has already crossed the network in clear, and
     a client that follows redirects would keep sending it so, never noticing. A Host not
-    in ALLOWED_HOSTS is a JSON 400 there too (Django's debug page with ``DEBUG=1``).
+    in ALLOWED_HOSTS is a JSON 400 here (Django's debug page with ``DEBUG=1``). Django's
+    own middleware stays in ``MIDDLEWARE`` (headers, the admin's redirect, its checks).
     """
 
-    def process_request(self, request: HttpRequest) -> HttpResponse | None:  # type: ignore[override]
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self.security = security.SecurityMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not _is_api(request):
-            return super().process_request(request)  # type: ignore[no-any-return]
+            return self.get_response(request)
         try:
-            redirect = super().process_request(request)
+            redirect = self.security.process_request(request)  # None unless it would redirect
         except DisallowedHost:
             return _bad_host()
-        if redirect is None:
-            return None
-        return JsonResponse(
-            {
-                "detail": "This API answers over HTTPS only. A key sent with this request "
-                "crossed the network unencrypted: revoke it and use a new one over HTTPS."
-            },
-            status=403,
-        )
+        if redirect is not None:
+            return JsonResponse(
+                {
+                    "detail": "This API answers over HTTPS only. A key sent with this request "
+                    "crossed the network unencrypted: revoke it and use a new one over HTTPS."
+                },
+                status=403,
+            )
+        return self.get_response(request)
 
 
 class APIErrorMiddleware:

@@ -73,8 +73,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pokewatch_site.middleware.RequestIDMiddleware",
-    # Django's, refusing plain HTTP under /api/ with JSON instead of redirecting.
-    "pokewatch_site.middleware.SecurityMiddleware",
+    # Under /api/, plain HTTP is refused with JSON instead of redirected by the next one.
+    "pokewatch_site.middleware.APIHTTPSOnlyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "pokewatch_site.middleware.APIErrorMiddleware",
