@@ -22,6 +22,7 @@ the response: ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and, on a 429,
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -42,11 +43,42 @@ _USAGE_ATTRIBUTE = "pokewatch_ratelimit_usage"
 
 
 def client_ip(request: HttpRequest) -> str:
-    if settings.POKEWATCH_TRUSTED_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return str(request.META.get("REMOTE_ADDR", "unknown"))
+    """The client's address, behind ``POKEWATCH_TRUSTED_PROXY_HOPS`` reverse proxies.
+
+    Each proxy appends the address it got the request from to ``X-Forwarded-For``, so
+    with N trusted proxies the Nth entry from the right is the address the outermost one
+    saw; entries left of it are whatever the client sent, and are ignored. Fewer entries
+    than hops: every entry was written by a trusted proxy, so the leftmost. No proxy
+    trusted (0), no header, or not an address there: ``REMOTE_ADDR``.
+    """
+    remote = str(request.META.get("REMOTE_ADDR", "unknown"))
+    hops = settings.POKEWATCH_TRUSTED_PROXY_HOPS
+    if not hops:
+        return remote
+    header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    entries = [entry.strip() for entry in header.split(",") if entry.strip()]
+    if not entries:
+        return remote
+    candidate = entries[-hops] if len(entries) >= hops else entries[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
+
+
+#: Headers a proxy adds when it relays a request; a loopback request without them is a
+#: probe from inside the host or container, not relayed outside traffic.
+_RELAY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def is_local_probe(request: HttpRequest) -> bool:
+    """Whether the request comes straight from this host (loopback, relayed by no proxy)."""
+    if any(request.META.get(header) for header in _RELAY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(str(request.META.get("REMOTE_ADDR", ""))).is_loopback
+    except ValueError:
+        return False
 
 
 def ratelimit_key(group: str, request: Request) -> str:
@@ -93,6 +125,8 @@ class RateLimitThrottle(BaseThrottle):
         self.usage: dict[str, Any] | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
+        if getattr(view, "ratelimit_exempt_local_probes", False) and is_local_probe(request):
+            return True  # the container's own health check: no client traffic can reach it
         group = getattr(view, "throttle_scope", None) or DEFAULT_GROUP
         usage = get_usage(request, group=group, key=ratelimit_key, rate=rate_for, increment=True)
         default = str(settings.POKEWATCH_RATES[group])

@@ -28,6 +28,9 @@ class HealthView(APIView):
     # With RATELIMIT_FAIL_OPEN=0 and the counters down, still answer ("degraded"), never
     # 429: the container's health check must see the truth, not the limiter's outage.
     ratelimit_fail_open = True
+    # Nor may clients use up its budget: loopback probes with no proxy header (the image's
+    # HEALTHCHECK) are not counted; everyone else per client IP (accounts.ratelimit).
+    ratelimit_exempt_local_probes = True
 
     @extend_schema(
         responses={

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import pytest
 import redis
-from django.test import Client
+from django.http import HttpRequest
+from django.test import Client, RequestFactory
+
+from accounts.ratelimit import client_ip, is_local_probe
 
 MEW = "/api/v1/cards/sv2a-151-mew-ex-205/fair-price/"
+HEALTH = "/api/v1/health/"
 
 
 def test_limited_responses_carry_limit_headers(api: Client, world, settings) -> None:
@@ -45,10 +49,82 @@ def test_batch_has_its_own_budget(api: Client, world, settings) -> None:
 
 def test_public_health_is_limited_per_client_ip(client: Client, db, settings) -> None:
     settings.POKEWATCH_RATES = {**settings.POKEWATCH_RATES, "public": "2/m"}
-    codes = [client.get("/api/v1/health/").status_code for _ in range(3)]
-    other_ip = client.get("/api/v1/health/", REMOTE_ADDR="10.9.9.9")
+    codes = [client.get(HEALTH, REMOTE_ADDR="192.0.2.10").status_code for _ in range(3)]
+    other_ip = client.get(HEALTH, REMOTE_ADDR="10.9.9.9")
     assert codes == [200, 200, 429]
     assert other_ip.status_code == 200
+
+
+# --- The client IP behind proxies (POKEWATCH_TRUSTED_PROXY_HOPS) ------------------------
+
+
+def _from(remote: str, forwarded: str | None = None) -> HttpRequest:
+    request = RequestFactory().get(HEALTH, REMOTE_ADDR=remote)
+    if forwarded is not None:
+        request.META["HTTP_X_FORWARDED_FOR"] = forwarded
+    return request
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "ip"),
+    [
+        (0, "203.0.113.7", "10.0.0.2"),  # no proxy trusted: the header is the client's word
+        (1, "203.0.113.7", "203.0.113.7"),  # the proxy appended what it saw
+        (1, "1.2.3.4, 127.0.0.1, 203.0.113.7", "203.0.113.7"),  # spoofed entries ignored
+        (2, "1.2.3.4, 203.0.113.7, 198.51.100.1", "203.0.113.7"),  # CDN, then the balancer
+        (2, "203.0.113.7", "203.0.113.7"),  # came in past the first proxy: all trusted
+        (1, "1.2.3.4, not-an-address", "10.0.0.2"),
+        (1, "", "10.0.0.2"),
+        (1, "2001:db8::7", "2001:db8::7"),
+    ],
+)
+def test_the_client_ip_is_the_nth_forwarded_address_from_the_right(
+    settings, hops: int, forwarded: str, ip: str
+) -> None:
+    settings.POKEWATCH_TRUSTED_PROXY_HOPS = hops
+    assert client_ip(_from("10.0.0.2", forwarded)) == ip
+
+
+def test_if_the_client_rotates_forwarded_entries_then_it_is_still_limited(
+    client: Client, db, settings
+) -> None:
+    """POKEWATCH_TRUSTED_PROXY=1 trusted the first entry: rotating it bypassed the limit."""
+    settings.POKEWATCH_TRUSTED_PROXY_HOPS = 1
+    settings.POKEWATCH_RATES = {**settings.POKEWATCH_RATES, "public": "2/m"}
+    codes = [
+        client.get(
+            HEALTH, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"198.18.0.{n}, 203.0.113.7"
+        ).status_code
+        for n in range(4)
+    ]
+    assert codes == [200, 200, 429, 429]
+    another_client = client.get(HEALTH, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    assert another_client.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hops", "proxy"),
+    [(1, "10.0.0.2"), (0, "127.0.0.1")],  # behind a proxy; a same-host proxy not trusted
+)
+def test_spoofed_traffic_never_uses_up_the_local_health_probe(
+    client: Client, db, settings, hops: int, proxy: str
+) -> None:
+    """After spoofed traffic "from 127.0.0.1", the container's own health check got 429."""
+    settings.POKEWATCH_TRUSTED_PROXY_HOPS = hops
+    settings.POKEWATCH_RATES = {**settings.POKEWATCH_RATES, "public": "2/m"}
+    spoofed = [
+        client.get(
+            HEALTH, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.7"
+        ).status_code
+        for _ in range(3)
+    ]
+    assert spoofed == [200, 200, 429]
+    probes = [client.get(HEALTH, REMOTE_ADDR="127.0.0.1") for _ in range(5)]
+    assert [probe.status_code for probe in probes] == [200] * 5
+    assert "X-RateLimit-Limit" not in probes[-1]  # not counted at all
+    assert is_local_probe(_from("::1"))
+    assert not is_local_probe(_from("127.0.0.1", "203.0.113.7"))
+    assert not is_local_probe(_from("192.0.2.10"))
 
 
 @pytest.mark.redis

@@ -65,7 +65,7 @@ def test_health_answers_even_when_limits_fail_closed_and_counters_are_down(
             "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens: refused at once
         },
     }
-    health = client.get("/api/v1/health/")
+    health = client.get("/api/v1/health/", REMOTE_ADDR="192.0.2.10")  # counted: not loopback
     assert health.status_code == 200
     assert "X-RateLimit-Limit" not in health
     # Keyed reads still fail closed, as configured.

@@ -53,6 +53,32 @@ def test_if_several_workers_have_no_shared_cache_then_startup_is_refused() -> No
     assert "WEB_CONCURRENCY=1" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "hops"),
+    [
+        ({}, 0),
+        ({"POKEWATCH_TRUSTED_PROXY": "1"}, 1),  # the older switch: one proxy
+        ({"POKEWATCH_TRUSTED_PROXY": "1", "POKEWATCH_TRUSTED_PROXY_HOPS": "2"}, 2),
+    ],
+)
+def test_trusted_proxy_hops_come_from_the_environment(env: dict[str, str], hops: int) -> None:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"POKEWATCH_TRUSTED_PROXY", "POKEWATCH_TRUSTED_PROXY_HOPS"}
+    }
+    script = "from django.conf import settings; print(settings.POKEWATCH_TRUSTED_PROXY_HOPS)"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, **env, "DJANGO_SETTINGS_MODULE": "pokewatch_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == str(hops), result.stderr
+
+
 JSON_LOG_SCRIPT = """
 import logging
 import django
