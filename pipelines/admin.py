@@ -64,6 +64,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "heartbeat_at",
         "duration",
         "timings",
         "metrics_vs_champion",

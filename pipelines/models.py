@@ -67,6 +67,11 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched every POKEWATCH_TRAINING_HEARTBEAT_SECONDS by the process running the run; a
+    # running run whose heartbeat stopped is failed by the sweep (pipelines.runs).
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sign of life of the worker running it"
+    )
     step_timings = models.JSONField(default=dict, blank=True, help_text="seconds per step")
     metrics = models.JSONField(default=dict, blank=True, help_text="candidate and baselines")
     champion_metrics = models.JSONField(default=dict, blank=True)

@@ -2,9 +2,15 @@
 
 At most one run is queued or running at a time, across every worker: a run holds
 ``active_slot = 1`` (a unique column) from the moment it is queued until it ends. A second
-trigger meanwhile is recorded as ``skipped``, not queued behind. A run whose worker died
-keeps the slot until it is re-delivered (then it is marked failed and retried once) or
-until it is older than the hard time limit (then the sweep marks it failed).
+trigger meanwhile is recorded as ``skipped``, not queued behind.
+
+A running run heartbeats: a thread of the process running it touches ``heartbeat_at``
+every ``POKEWATCH_TRAINING_HEARTBEAT_SECONDS``. A run whose worker died (its pool child
+alone, or the whole worker) stops beating, and the sweep (every minute on beat, and before
+every new trigger) marks it failed once its heartbeat is older than
+``POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT``, which frees the slot. A re-delivered task of a
+run the sweep has not failed yet takes it over (failed, retried once: pipelines.tasks). A
+run older than the hard time limit is failed too (a queued run no worker ever took).
 """
 
 from __future__ import annotations
@@ -13,11 +19,15 @@ import logging
 import os
 import socket
 import sys
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from pipelines.models import TrainingRun
@@ -48,19 +58,59 @@ def claim_run(trigger: str, *, retry_of: TrainingRun | None = None) -> TrainingR
 
 
 def sweep_stale_runs() -> int:
-    """Mark failed the active runs older than the hard time limit (their worker is gone)."""
+    """Mark failed the active runs whose worker is gone: a running run whose heartbeat
+    stopped, and any run older than the hard time limit."""
+    now = timezone.now()
+    silent = settings.POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT
     limit = settings.POKEWATCH_TRAINING_HARD_LIMIT + 60
-    cutoff = timezone.now() - timedelta(seconds=limit)
-    stale = TrainingRun.objects.filter(active_slot=1, created_at__lt=cutoff)
-    count = stale.update(
+    active = TrainingRun.objects.filter(active_slot=1)
+    dead = active.alias(last_beat=Coalesce("heartbeat_at", "started_at", "created_at")).filter(
+        status=Status.RUNNING, last_beat__lt=now - timedelta(seconds=silent)
+    )
+    count = dead.update(
         status=Status.FAILED,
         active_slot=None,
-        finished_at=timezone.now(),
+        finished_at=now,
+        error=f"no heartbeat for {silent} s: the worker running it died",
+    )
+    count += active.filter(created_at__lt=now - timedelta(seconds=limit)).update(
+        status=Status.FAILED,
+        active_slot=None,
+        finished_at=now,
         error=f"no result after {limit} s: the worker died or hit the time limit",
     )
     if count:
         logger.warning("marked %d stale training run(s) failed", count)
     return count
+
+
+@contextmanager
+def heartbeat(run_id: int) -> Iterator[None]:
+    """While the body runs, touch the run's ``heartbeat_at`` every
+    ``POKEWATCH_TRAINING_HEARTBEAT_SECONDS`` from a thread of this process (the body may
+    spend far longer than that in one step)."""
+    interval = settings.POKEWATCH_TRAINING_HEARTBEAT_SECONDS
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    TrainingRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    )
+                except DatabaseError as exc:  # the next beat tries again
+                    logger.warning("training run %s: heartbeat not recorded: %s", run_id, exc)
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=beat, name=f"training-run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 10)
 
 
 def run_training(
@@ -73,9 +123,11 @@ def run_training(
     run = claim_run(trigger) if run_id is None else TrainingRun.objects.get(pk=run_id)
     if run.status != Status.QUEUED:
         return run
+    now = timezone.now()
     TrainingRun.objects.filter(pk=run.pk).update(
         status=Status.RUNNING,
-        started_at=timezone.now(),
+        started_at=now,
+        heartbeat_at=now,
         worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     root = logging.getLogger()
@@ -83,7 +135,7 @@ def run_training(
     try:
         from pipelines.pipeline import training_pipeline
 
-        with ml_threads():
+        with heartbeat(run.pk), ml_threads():
             result = training_pipeline.with_options(
                 run_name=f"pokewatch-training-{run.pk}-{uuid.uuid4().hex[:8]}"
             )(run_id=run.pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from io import StringIO
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from pipelines import tasks
 from pipelines.models import TrainingRun
-from pipelines.runs import claim_run, sweep_stale_runs
+from pipelines.runs import claim_run, heartbeat, sweep_stale_runs
 
 Status = TrainingRun.Status
 
@@ -44,9 +45,8 @@ def test_second_claim_is_recorded_as_skipped(db) -> None:
 
 
 def test_sweep_frees_the_slot_of_a_run_older_than_the_hard_limit(db, settings) -> None:
-    run = claim_run(TrainingRun.Trigger.ADMIN)
+    run = claim_run(TrainingRun.Trigger.ADMIN)  # queued, and no worker ever took it
     TrainingRun.objects.filter(pk=run.pk).update(
-        status=Status.RUNNING,
         created_at=timezone.now() - timedelta(seconds=settings.POKEWATCH_TRAINING_HARD_LIMIT + 61),
     )
     assert sweep_stale_runs() == 1
@@ -54,6 +54,51 @@ def test_sweep_frees_the_slot_of_a_run_older_than_the_hard_limit(db, settings) -
     assert (run.status, run.active_slot) == (Status.FAILED, None)
     assert "worker died or hit the time limit" in run.error
     assert claim_run(TrainingRun.Trigger.ADMIN).status == Status.QUEUED
+
+
+def test_if_a_running_runs_heartbeat_stopped_then_the_sweep_fails_it(db, settings) -> None:
+    settings.POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT = 180
+    run = claim_run(TrainingRun.Trigger.ADMIN)
+    now = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=Status.RUNNING, started_at=now - timedelta(hours=1), heartbeat_at=now
+    )
+    assert sweep_stale_runs() == 0  # an hour old, but beating
+    assert claim_run(TrainingRun.Trigger.SCHEDULE).status == Status.SKIPPED
+
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=now - timedelta(seconds=181))
+    assert sweep_stale_runs() == 1
+    run.refresh_from_db()
+    assert (run.status, run.active_slot) == (Status.FAILED, None)
+    assert run.error == "no heartbeat for 180 s: the worker running it died"
+    assert claim_run(TrainingRun.Trigger.ADMIN).status == Status.QUEUED
+
+
+def test_a_running_run_without_a_heartbeat_yet_counts_from_its_start(db, settings) -> None:
+    settings.POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT = 180
+    run = claim_run(TrainingRun.Trigger.ADMIN)
+    started = timezone.now() - timedelta(seconds=120)
+    TrainingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING, started_at=started)
+    assert sweep_stale_runs() == 0
+    TrainingRun.objects.filter(pk=run.pk).update(started_at=started - timedelta(seconds=61))
+    assert sweep_stale_runs() == 1
+
+
+def test_the_heartbeat_thread_touches_the_running_run(transactional_db, settings) -> None:
+    settings.POKEWATCH_TRAINING_HEARTBEAT_SECONDS = 1
+    run = claim_run(TrainingRun.Trigger.ADMIN)
+    TrainingRun.objects.filter(pk=run.pk).update(status=Status.RUNNING)
+    with heartbeat(run.pk):
+        deadline = time.monotonic() + 10
+        while TrainingRun.objects.get(pk=run.pk).heartbeat_at is None:
+            assert time.monotonic() < deadline, "no heartbeat in 10 s"
+            time.sleep(0.2)
+        first = TrainingRun.objects.get(pk=run.pk).heartbeat_at
+        time.sleep(1.5)
+        assert TrainingRun.objects.get(pk=run.pk).heartbeat_at > first
+    last = TrainingRun.objects.get(pk=run.pk).heartbeat_at
+    time.sleep(1.5)
+    assert TrainingRun.objects.get(pk=run.pk).heartbeat_at == last  # stopped with the body
 
 
 def test_a_redelivered_running_run_is_failed_and_retried_once(db, monkeypatch) -> None:

@@ -196,6 +196,78 @@ def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(
     assert ModelVersion.objects.get(is_champion=True) != old
 
 
+@pytest.fixture
+def start_worker(django_db_setup, tmp_path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `celery worker`s (prefork, one child) on a given queue; all stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str, queue: str, **env: str) -> subprocess.Popen[bytes]:
+        log = tmp_path / f"{name}.log"
+        args = ["worker", "-Q", queue, "-c", "1", "-l", "info", "--without-gossip"]
+        process = _start([*args, "--without-mingle", "-n", f"{name}@%h"], log, _env(**env))
+        started.append(process)
+        wait_for(lambda: b"ready." in log.read_bytes(), 60, f"worker {name} to start")
+        return process
+
+    yield start
+    for process in started:
+        _stop(process)
+
+
+def test_a_whole_killed_worker_s_run_is_failed_by_the_sweep_and_a_new_trigger_runs(
+    start_worker, demo, settings, monkeypatch
+) -> None:
+    from pipelines.runs import sweep_stale_runs
+
+    beat, timeout = 1, 4  # seconds: the bound is small here, minutes in production
+    settings.POKEWATCH_TRAINING_HEARTBEAT_SECONDS = beat
+    settings.POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT = timeout
+    env = {
+        "POKEWATCH_TRAINING_HEARTBEAT_SECONDS": str(beat),
+        "POKEWATCH_TRAINING_HEARTBEAT_TIMEOUT": str(timeout),
+    }
+    queue = f"pokewatch-heartbeat-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(app.conf, "task_default_queue", queue)
+    first = start_worker("first", queue, **env)
+
+    run = enqueue_training(TrainingRun.Trigger.ADMIN)  # sent at once (autocommit)
+    assert run.status == Status.QUEUED
+    wait_for(
+        lambda: TrainingRun.objects.filter(pk=run.pk, status=Status.RUNNING).exists(),
+        60,
+        "the run to start",
+    )
+    # Alive for longer than the bound: its heartbeats keep the sweep away.
+    beats = set()
+    alive_until = time.monotonic() + timeout + 2
+    while time.monotonic() < alive_until:
+        assert sweep_stale_runs() == 0
+        current = TrainingRun.objects.get(pk=run.pk)
+        assert current.status == Status.RUNNING, "the run must outlive the bound"
+        beats.add(current.heartbeat_at)
+        time.sleep(0.5)
+    assert len(beats) >= timeout
+
+    os.killpg(first.pid, signal.SIGKILL)  # the whole worker: parent and pool child
+    first.wait(timeout=10)
+    killed = time.monotonic()
+
+    def swept() -> TrainingRun | None:
+        sweep_stale_runs()  # what beat's sweep-dead-training-runs task runs
+        current = TrainingRun.objects.get(pk=run.pk)
+        return current if current.status == Status.FAILED else None
+
+    failed = wait_for(swept, timeout + beat + 5, "the sweep to fail the dead run")
+    assert time.monotonic() - killed <= timeout + beat + 5
+    assert failed.error == f"no heartbeat for {timeout} s: the worker running it died"  # type: ignore[attr-defined]
+    assert failed.active_slot is None  # type: ignore[attr-defined]
+
+    start_worker("second", queue, **env)
+    again = enqueue_training(TrainingRun.Trigger.ADMIN)
+    assert again.status == Status.QUEUED  # not skipped
+    assert finished(again.pk).status in {Status.SUCCEEDED, Status.REJECTED}
+
+
 def test_beat_every_minute_really_enqueues_training(worker, demo, tmp_path) -> None:
     beat = _start(
         ["beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")],
