@@ -83,25 +83,21 @@ def prefetch_keys(request: Any) -> list[str]:
 
 def keep(request: Any, asked: Iterable[str], found: Mapping[str, Any]) -> None:
     """Remember the result of fetching ``asked`` for this request (absent: not cached)."""
-    kept = _kept(request, create=True)
-    assert kept is not None  # created
+    http_request = _http_request(request)
+    kept = getattr(http_request, _KEPT_ATTRIBUTE, None)
+    if kept is None:
+        kept = {}
+        setattr(http_request, _KEPT_ATTRIBUTE, kept)
     for cache_key in asked:
         kept[cache_key] = (cache_key in found, found.get(cache_key))
 
 
 def kept(request: Any, cache_key: str) -> tuple[bool, Any] | None:
     """``(found, value)`` if this request fetched ``cache_key`` already, else ``None``."""
-    found = _kept(request, create=False)
+    found = getattr(_http_request(request), _KEPT_ATTRIBUTE, None)
     return found.get(cache_key) if found else None
 
 
-def _kept(request: Any, *, create: bool) -> dict[str, tuple[bool, Any]] | None:
+def _http_request(request: Any) -> HttpRequest:
     # Kept on Django's request, which DRF's Request wraps: the same for both.
-    http_request: HttpRequest | None = getattr(request, "_request", request)
-    if http_request is None:
-        return None
-    found = getattr(http_request, _KEPT_ATTRIBUTE, None)
-    if found is None and create:
-        found = {}
-        setattr(http_request, _KEPT_ATTRIBUTE, found)
-    return found
+    return getattr(request, "_request", request)  # type: ignore[no-any-return]
