@@ -181,3 +181,28 @@ def test_the_date_parameter_is_read_as_the_date_serializer_reads_it(
     assert response.status_code == status
     if status == 400:
         assert response.json()["detail"].startswith("date: Date has wrong format.")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("lost", ["default", "ratelimit"])
+def test_if_only_the_cache_or_only_the_counters_are_unreachable_then_reads_still_answer(
+    settings, unreachable_redis, world, make_key, lost: str
+) -> None:
+    """One Redis use lost (a closed port or a black hole), the other still on the real Redis."""
+    real = dict(settings.CACHES)
+    broken = redis_caches(unreachable_redis, TIMEOUT)[lost]
+    settings.CACHES = {**real, lost: broken}
+    issued = make_key("three a minute", rate="3/m")
+    api = Client(HTTP_X_API_KEY=issued.raw)
+    answers = [_timed_get(api, URL) for _ in range(5)]
+    assert max(seconds for _, seconds in answers) < 1.0 + TIMEOUT
+    statuses = [status for status, _ in answers]
+    if lost == "default":
+        # No cache: the key and the prediction come from the database; the counters still
+        # count, so the key's limit holds.
+        assert statuses == [200, 200, 200, 429, 429]
+    else:
+        # No counters: limits fail open (RATELIMIT_FAIL_OPEN), the cache still serves.
+        assert statuses == [200] * 5
+        assert "X-RateLimit-Limit" not in api.get(URL)
+    assert Client(HTTP_X_API_KEY=issued.raw + "x").get(URL).status_code == 401
