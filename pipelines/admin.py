@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,8 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from pipelines.models import ModelVersion, TrainingRun
+
+logger = logging.getLogger(__name__)
 
 _SHOWN = ("mape", "rmse", "buy_precision", "sell_precision", "signal_rate", "flip_rate", "coverage")
 
@@ -117,8 +120,18 @@ class TrainingRunAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             messages.error(request, "You may not start price collection.")
         else:
-            result = collect_prices_task.delay(trigger="admin")
-            messages.success(request, f"Price collection queued (task {result.id}).")
+            try:
+                result = collect_prices_task.delay(trigger="admin")
+            except Exception as exc:  # broker unreachable or hung: bounded, never a 500
+                logger.warning("could not queue price collection: %s: %s", type(exc).__name__, exc)
+                messages.error(
+                    request,
+                    f"Price collection not queued: the Celery broker could not be reached "
+                    f"({type(exc).__name__}). Try again once it answers, or run "
+                    f"`manage.py collect_prices`.",
+                )
+            else:
+                messages.success(request, f"Price collection queued (task {result.id}).")
         return HttpResponseRedirect(reverse("admin:pipelines_trainingrun_changelist"))
 
     @admin.display(description="duration")

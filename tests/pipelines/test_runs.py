@@ -189,6 +189,22 @@ def test_admin_buttons_queue_training_and_collection(
     assert admin_client.get(reverse("admin:pipelines_trainingrun_run")).status_code == 405
 
 
+@pytest.mark.redis
+def test_if_the_broker_hangs_then_the_collect_button_says_so_in_time(
+    admin_client: Client, black_hole, monkeypatch, settings
+) -> None:
+    from pokewatch_site.celery import app
+
+    monkeypatch.setattr(app.conf, "broker_url", f"{black_hole}/0")
+    monkeypatch.setattr(app, "_pool", None)  # a producer pool on the hung broker
+    attempts = app.conf.task_publish_retry_policy["max_retries"] + 1
+    started = time.monotonic()
+    response = admin_client.post(reverse("admin:pipelines_trainingrun_collect"), follow=True)
+    assert time.monotonic() - started < attempts * settings.POKEWATCH_BROKER_TIMEOUT + 2.0
+    assert response.status_code == 200
+    assert "Price collection not queued: the Celery broker could not be reached" in response.text
+
+
 def test_admin_shows_the_beat_schedule(admin_client: Client, settings) -> None:
     page = admin_client.get(reverse("admin:pipelines_trainingrun_changelist"))
     assert page.status_code == 200
