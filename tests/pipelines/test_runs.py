@@ -195,14 +195,20 @@ def test_if_the_broker_hangs_then_the_collect_button_says_so_in_time(
 ) -> None:
     from pokewatch_site.celery import app
 
+    # A producer pool on the hung broker for this test only: the app's pools are put back
+    # afterwards (a pool left on the black hole would fail every later publish).
     monkeypatch.setattr(app.conf, "broker_url", f"{black_hole}/0")
-    monkeypatch.setattr(app, "_pool", None)  # a producer pool on the hung broker
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)
     attempts = app.conf.task_publish_retry_policy["max_retries"] + 1
     started = time.monotonic()
     response = admin_client.post(reverse("admin:pipelines_trainingrun_collect"), follow=True)
     assert time.monotonic() - started < attempts * settings.POKEWATCH_BROKER_TIMEOUT + 2.0
     assert response.status_code == 200
     assert "Price collection not queued: the Celery broker could not be reached" in response.text
+    monkeypatch.undo()
+    with app.producer_or_acquire() as producer:  # the real broker again
+        assert producer.connection.as_uri().split("/")[-1] == str(settings.REDIS_BROKER_DB)
 
 
 def test_admin_shows_the_beat_schedule(admin_client: Client, settings) -> None:
