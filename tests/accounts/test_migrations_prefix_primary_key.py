@@ -7,6 +7,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from tests.support.migrations import migrate
+
 # The admin's log entries, users and content types, as they are now.
 OTHERS = [
     ("admin", "0003_logentry_add_action_flag_choices"),
@@ -16,13 +18,6 @@ OTHERS = [
 BEFORE = [("accounts", "0001_initial"), *OTHERS]
 AFTER = [("accounts", "0002_apikey_prefix_primary_key"), *OTHERS]
 HASHED = "sha512$$" + "ab" * 64
-
-
-def migrate(targets: list[tuple[str, str]]):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    executor.loader.build_graph()
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,11 +6,7 @@ The gunicorn tests start the real server with the production configuration on a 
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from pokewatch_site.process_model import check_workers, default_workers
 from tests.support import ROOT, database_url
-
-GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
+from tests.support.gunicorn import free_port, gunicorn_command, gunicorn_env
 
 
 @pytest.mark.parametrize(
@@ -50,34 +45,6 @@ def test_if_several_workers_have_per_process_counters_then_refused(
         check_workers(2)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _gunicorn_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"WEB_CONCURRENCY", "DEBUG"}}
-    env.update(
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        ALLOWED_HOSTS="127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        GUNICORN_ACCESS_LOG="",
-        POKEWATCH_VAR_DIR=str(tmp_path / "var"),
-        PYTHONUNBUFFERED="1",
-    )
-    env.update(extra)
-    return env
-
-
-def _gunicorn(port: int, *args: str) -> list[str]:
-    return [
-        sys.executable, "-m", "gunicorn", "pokewatch_site.wsgi",
-        "--config", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", *args,
-    ]  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("how", "env", "args"),
     [
@@ -89,11 +56,11 @@ def _gunicorn(port: int, *args: str) -> list[str]:
 def test_if_gunicorn_gets_several_workers_without_redis_then_it_refuses_to_start(
     tmp_path: Path, how: str, env: dict[str, str], args: list[str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     result = subprocess.run(
-        _gunicorn(port, *args),
+        gunicorn_command(port, *args),
         cwd=ROOT,
-        env=_gunicorn_env(tmp_path, REDIS_URL="", **env),
+        env=gunicorn_env(tmp_path, REDIS_URL="", **env),
         capture_output=True,
         text=True,
         timeout=60,
@@ -108,13 +75,13 @@ def test_if_gunicorn_gets_several_workers_without_redis_then_it_refuses_to_start
 @pytest.fixture
 def two_workers(transactional_db, tmp_path: Path) -> Iterator[str]:
     """gunicorn with the production configuration, 2 workers, REDIS_URL: its base URL."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            _gunicorn(port),
+            gunicorn_command(port),
             cwd=ROOT,
-            env=_gunicorn_env(tmp_path, WEB_CONCURRENCY="2", DATABASE_URL=database_url()),
+            env=gunicorn_env(tmp_path, WEB_CONCURRENCY="2", DATABASE_URL=database_url()),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -22,33 +22,45 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def gunicorn_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """This process's environment for a production-like gunicorn (``DEBUG=0``, a fresh
+    secret, its var dir under ``tmp``), without WEB_CONCURRENCY, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"WEB_CONCURRENCY", "DEBUG"}}
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="0",
+        GUNICORN_ACCESS_LOG="",
+        POKEWATCH_VAR_DIR=str(tmp / "var"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def gunicorn_command(port: int, *args: str) -> list[str]:
+    """gunicorn with the project's configuration on 127.0.0.1:``port``."""
+    return [
+        sys.executable, "-m", "gunicorn", "pokewatch_site.wsgi",
+        "--config", str(ROOT / "config" / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}", *args,
+    ]  # fmt: skip
+
+
 class Gunicorn:
     """``with Gunicorn(tmp) as server:``: one worker serving ``server.port`` until the end."""
 
     def __init__(self, tmp: Path, **env: str) -> None:
         self.port = free_port()
         self.log_path = tmp / "gunicorn.log"
-        self.env = {k: v for k, v in os.environ.items() if k not in {"WEB_CONCURRENCY", "DEBUG"}}
-        self.env.update(
-            DEBUG="0",
-            SECRET_KEY=secrets.token_urlsafe(48),
-            ALLOWED_HOSTS="127.0.0.1",
-            SECURE_SSL_REDIRECT="0",
-            GUNICORN_ACCESS_LOG="",
-            POKEWATCH_VAR_DIR=str(tmp / "var"),
-            PYTHONUNBUFFERED="1",
-            WEB_CONCURRENCY="1",
-            DATABASE_URL=database_url(),
-            **env,
+        self.env = gunicorn_env(
+            tmp, **{"WEB_CONCURRENCY": "1", "DATABASE_URL": database_url(), **env}
         )
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Gunicorn:
-        command = [
-            sys.executable, "-m", "gunicorn", "pokewatch_site.wsgi",
-            "--config", str(ROOT / "config" / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{self.port}",
-        ]  # fmt: skip
+        command = gunicorn_command(self.port)
         with self.log_path.open("wb") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
