@@ -90,3 +90,25 @@ def test_lazy_imports_count_and_a_back_edge_is_a_cycle() -> None:
     assert cycles(graph) == []
     graph["prices"].add("pipelines")
     assert cycles(graph) == [["pipelines", "prices", "pipelines"]]
+
+
+def private_library_imports(source: str, library: str, filename: str = "<source>") -> list[str]:
+    """``module.name`` of every underscored name ``source`` imports from ``library``."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == library:
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_rate_limiting_uses_only_django_ratelimit_s_public_api() -> None:
+    assert private_library_imports(
+        "from django_ratelimit.core import _make_cache_key, get_usage\n", "django_ratelimit"
+    ) == ["django_ratelimit.core._make_cache_key"]
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for folder in ("accounts", "prices", "pipelines", "pokewatch_site", "benchmarks", "tests")
+        for path in (ROOT / folder).rglob("*.py")
+        if (found := private_library_imports(path.read_text(encoding="utf-8"), "django_ratelimit"))
+    }
+    assert offenders == {}
