@@ -1,8 +1,9 @@
-"""Records of the training pipeline: model versions (one champion) and training runs."""
+"""Records of the training pipeline: model versions (one champion), training runs, drift reports."""
 
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class ModelVersion(models.Model):
@@ -143,3 +144,56 @@ class ShardTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase} shard {self.index} ({self.status})"
+
+
+class DriftReport(models.Model):
+    """How far the latest days' features and predictions moved from the training window
+    (pipelines/drift.py): one per training run, and one per day of scoring."""
+
+    class Kind(models.TextChoices):
+        TRAINING = "training"
+        SCORING = "scoring"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    training_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.CASCADE, related_name="drift_reports"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="drift_reports",
+        help_text="the champion scored (scoring), or the version the run registered",
+    )
+    computed_at = models.DateTimeField(default=timezone.now)
+    reference_start = models.DateField(null=True, blank=True)
+    reference_end = models.DateField(null=True, blank=True)
+    current_start = models.DateField(null=True, blank=True)
+    current_end = models.DateField(null=True, blank=True)
+    reference_rows = models.PositiveIntegerField(default=0)
+    current_rows = models.PositiveIntegerField(default=0)
+    reference_source = models.CharField(
+        max_length=40, blank=True, help_text="where the reference rows came from"
+    )
+    threshold = models.FloatField(help_text="PSI above which a feature counts as drifted")
+    features = models.JSONField(default=dict, blank=True, help_text="{feature: {psi, ks, drifted}}")
+    drifted_features = models.JSONField(default=list, blank=True)
+    drifted_count = models.PositiveSmallIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True, help_text="time the computation took")
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-computed_at"]
+        indexes = [models.Index(fields=["kind", "-computed_at"], name="driftreport_kind_latest")]
+        constraints = [
+            # At most one scoring report per data day: a later scoring replaces it.
+            models.UniqueConstraint(
+                fields=["current_end"],
+                condition=models.Q(kind="scoring"),
+                name="driftreport_one_scoring_per_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} drift {self.current_start}…{self.current_end}"
