@@ -110,12 +110,18 @@ def env_example() -> dict[str, tuple[bool, str]]:
 
 def compose_variables() -> set[str]:
     """Names substituted in docker-compose.yml (``${VAR}``, ``${VAR:-x}``, ``$VAR``), not
-    the ``$$`` escapes that reach the container's shell."""
+    the ``$$`` escapes that reach the container's shell, and the variables its secrets are
+    read from (``secrets: {name: {environment: VAR}}``)."""
     text = COMPOSE.read_text(encoding="utf-8")
     names = set()
     for match in re.finditer(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)|\$([A-Za-z_][A-Za-z0-9_]*)", text):
         if match.group(0) != "$$":
             names.add(match.group(1) or match.group(2))
+    names |= {
+        secret["environment"]
+        for secret in (compose().get("secrets") or {}).values()
+        if "environment" in secret
+    }
     return names
 
 
@@ -263,9 +269,20 @@ def test_every_variable_compose_passes_to_the_app_is_read() -> None:
 
 
 def test_compose_holds_no_literal_secrets() -> None:
+    secrets = compose().get("secrets") or {}
+    for name, secret in secrets.items():
+        # Compose secrets come from the environment (.env), never from a file of the
+        # repository.
+        assert set(secret) == {"environment"}, f"secret {name} must come from .env"
     for name, service in compose()["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if SECRET_NAME.search(key):
+            if SECRET_NAME.search(key) and key.endswith("__FILE"):
+                # The image reads the value from a file: one of the service's secrets.
+                secret = str(value).removeprefix("/run/secrets/")
+                assert secret in service.get("secrets", []) and secret in secrets, (
+                    f"{name}.{key} must name a compose secret of the service"
+                )
+            elif SECRET_NAME.search(key):
                 assert str(value).startswith("${"), f"{name}.{key} must come from .env"
         url = (service.get("environment") or {}).get("DATABASE_URL", "")
         if url:
