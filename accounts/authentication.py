@@ -10,8 +10,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_api_key.permissions import KeyParser
 
-from accounts.keys import resolve_key, touch_last_used
+from accounts.keys import check_key, touch_last_used
 from accounts.models import APIKey
+from pokewatch_site.metrics import AUTH_FAILURES
 
 DEFAULT_HEADER = "HTTP_X_API_KEY"
 
@@ -43,8 +44,9 @@ class APIKeyAuthentication(BaseAuthentication):
         if not raw_key:
             return None
         # With the request: the view's cache entries come back in the same round trip.
-        key = resolve_key(raw_key, request)
+        status, key = check_key(raw_key, request)
         if key is None:
+            AUTH_FAILURES.labels(reason=status.value).inc()
             raise AuthenticationFailed("Invalid, revoked or expired API key.")
         touch_last_used(key)
         return AnonymousUser(), key

@@ -16,9 +16,10 @@ a change of expiry must take effect at once in *every* process. So:
   version matches the current token, so an entry written by a request that read the row
   just before the revoke committed is unusable too. The token is also replaced after the
   surrounding transaction commits, closing the same race for changes inside a transaction.
-* A prefix with no usable key (unknown, revoked or expired) is cached as such for
+* A prefix with no key, or a revoked one, is cached as such (None, or the revoked row) for
   :data:`MISSING_TTL` seconds, under the same version token, so a flood of made-up keys
-  costs cache reads, not database queries.
+  costs cache reads, not database queries. Keeping the revoked row tells its holder's
+  failures apart (``revoked``, not ``unknown``) at no extra query.
 * Bulk ``QuerySet.update()`` / ``.delete()`` bypass the model and therefore the
   invalidation: use :func:`revoke_key` (entries would otherwise live up to ``CACHE_TTL``).
 * If the shared cache cannot be reached when the token is replaced (this process cannot
@@ -77,6 +78,7 @@ class KeyStatus(StrEnum):
     REVOKED = "revoked"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
+    MALFORMED = "malformed"  # not "<prefix>.<secret>"
 
 
 # --- services ------------------------------------------------------------------------------
@@ -156,18 +158,30 @@ def unreached(prefix: str) -> bool:
 
 
 def resolve_key(raw_key: str, request: Any = None) -> APIKey | None:
-    """The key for ``raw_key`` if it exists, matches, is not revoked and has not expired.
+    """The key for ``raw_key`` if it exists, matches, is not revoked and has not expired."""
+    status, key = check_key(raw_key, request)
+    return key if status is KeyStatus.VALID else None
 
-    With ``request`` (DRF's), the cache entries its view will read are fetched in the same
-    round trip as the key's cached row (see the module's docstring).
+
+def check_key(raw_key: str, request: Any = None) -> tuple[KeyStatus, APIKey | None]:
+    """Whether ``raw_key`` is usable, and why not; the key when it is.
+
+    ``revoked`` and ``expired`` are told only to whoever holds the secret: any other
+    mismatch is ``unknown``. With ``request`` (DRF's), the cache entries its view will
+    read are fetched in the same round trip as the key's cached row (see the module's
+    docstring).
     """
     prefix, dot, _ = raw_key.partition(".")
     if not prefix or not dot:
-        return None
-    key = _cached_usable_key(prefix, request) if caching.is_shared() else _usable_key(prefix)
-    if key is None or key.revoked or key.has_expired or not key.is_valid(raw_key):
-        return None
-    return key
+        return KeyStatus.MALFORMED, None
+    key = _cached_key(prefix, request) if caching.is_shared() else _key_row(prefix)
+    if key is None or not key.is_valid(raw_key):
+        return KeyStatus.UNKNOWN, None
+    if key.revoked:
+        return KeyStatus.REVOKED, None
+    if key.has_expired:
+        return KeyStatus.EXPIRED, None
+    return KeyStatus.VALID, key
 
 
 def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
@@ -186,11 +200,11 @@ def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _usable_key(prefix: str) -> APIKey | None:
-    return APIKey.objects.get_usable_keys().filter(prefix=prefix).first()
+def _key_row(prefix: str) -> APIKey | None:
+    return APIKey.objects.filter(prefix=prefix).first()
 
 
-def _cached_usable_key(prefix: str, request: Any = None) -> APIKey | None:
+def _cached_key(prefix: str, request: Any = None) -> APIKey | None:
     entry_key, version_key = cache_keys(prefix)
     also = caching.prefetch_keys(request) if request is not None else []
     # Version and entry in one atomic read (MGET on Redis), before the row: a revoke
@@ -201,9 +215,10 @@ def _cached_usable_key(prefix: str, request: Any = None) -> APIKey | None:
     version = found.get(version_key, "")
     entry = found.get(entry_key)
     if entry is not None and entry[0] == version:
-        return entry[1]  # None: no usable key has this prefix (cached for MISSING_TTL)
-    key = _usable_key(prefix)
-    cache.set(entry_key, (version, key), CACHE_TTL if key is not None else MISSING_TTL)
+        return entry[1]  # None: no key has this prefix (cached for MISSING_TTL)
+    key = _key_row(prefix)
+    usable = key is not None and not key.revoked
+    cache.set(entry_key, (version, key), CACHE_TTL if usable else MISSING_TTL)
     return key
 
 

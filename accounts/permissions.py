@@ -9,6 +9,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.models import APIKey
+from pokewatch_site.metrics import AUTH_FAILURES
 
 
 class HasAPIKeyOrStaff(BasePermission):
@@ -24,6 +25,7 @@ class HasAPIKeyOrStaff(BasePermission):
             return True
         user = request.user
         if user is None or not user.is_authenticated:
+            AUTH_FAILURES.labels(reason="missing").inc()
             return False
         if user.is_staff:
             return True

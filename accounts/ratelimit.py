@@ -34,6 +34,7 @@ from rest_framework.throttling import BaseThrottle
 
 from accounts.models import APIKey
 from pokewatch_site import outages
+from pokewatch_site.metrics import RATELIMIT_REFUSALS
 
 DEFAULT_GROUP = "public"
 # Groups whose default rate also binds a key with its own rate (docs/api.md, "Rate limits"):
@@ -148,7 +149,10 @@ class RateLimitThrottle(BaseThrottle):
                     "rate limiting unavailable (counter cache down): requests let through",
                 )
             return True
-        return not usage["should_limit"]
+        if usage["should_limit"]:
+            RATELIMIT_REFUSALS.labels(group=group).inc()
+            return False
+        return True
 
     def wait(self) -> float | None:
         """None: the wait goes on the response once, with the other rate-limit headers

@@ -9,9 +9,19 @@ counters, so gunicorn refuses to start them without (pokewatch_site.process_mode
 from __future__ import annotations
 
 import os
+import tempfile
+
+# --- Metrics -------------------------------------------------------------------------------
+# prometheus-client's multiprocess mode: every worker writes its counters to files in this
+# directory and /metrics adds them up. Decided here, before any worker imports the client
+# (the mode is fixed at import); a fresh directory unless PROMETHEUS_MULTIPROC_DIR names one
+# (emptied at start: on_starting). Give the web and the Celery worker different ones.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pokewatch-web-metrics-")
 
 from django.core.exceptions import ImproperlyConfigured as _ImproperlyConfigured
 
+from pokewatch_site import metrics_server as _metrics_server
 from pokewatch_site import process_model as _process_model
 
 
@@ -59,6 +69,12 @@ def on_starting(server: object) -> None:
         _process_model.check_workers(server.cfg.workers)  # type: ignore[attr-defined]
     except _ImproperlyConfigured as exc:
         raise SystemExit(f"Error: {exc}") from None
+    _metrics_server.clear_multiprocess_dir()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker that exited (recycled, killed) leaves its counters counted, its gauges not."""
+    _metrics_server.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
 
 
 def post_worker_init(worker: object) -> None:

@@ -11,3 +11,8 @@ class PipelinesConfig(AppConfig):
         from prices.signals import prices_ingested
 
         prices_ingested.connect(score_ingested_prices, dispatch_uid="pipelines.score_ingested")
+
+        from pipelines.observability import TrainingCollector
+        from pokewatch_site.metrics import register_collector
+
+        register_collector(TrainingCollector())

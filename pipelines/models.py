@@ -75,6 +75,9 @@ class TrainingRun(models.Model):
     )
     step_timings = models.JSONField(default=dict, blank=True, help_text="seconds per step")
     metrics = models.JSONField(default=dict, blank=True, help_text="candidate and baselines")
+    cards_scored = models.PositiveIntegerField(
+        default=0, help_text="cards its model scored on the newest day (0: nothing served)"
+    )
     champion_metrics = models.JSONField(default=dict, blank=True)
     candidate = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"

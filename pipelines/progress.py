@@ -16,6 +16,7 @@ from django.db import reset_queries
 
 from pipelines.gate import GateDecision
 from pipelines.models import ModelVersion, TrainingRun
+from pokewatch_site.metrics import CARDS_SCORED, TRAINING_STEP_SECONDS
 
 logger = logging.getLogger("pipelines.progress")
 
@@ -49,6 +50,10 @@ class StepRecord:
     def registered(self, mlflow_run_id: str, version: ModelVersion | None) -> None:
         self._update(mlflow_run_id=mlflow_run_id, candidate=version)
 
+    def scored(self, cards: int) -> None:
+        self._update(cards_scored=cards)
+        CARDS_SCORED.labels(trigger="training").inc(cards)
+
 
 def release_memory() -> None:
     """Collect garbage and hand freed heap back to the OS between steps.
@@ -78,6 +83,7 @@ def step_timer(run_id: int, name: str) -> Iterator[StepRecord]:
     finally:
         release_memory()
         seconds = round(time.perf_counter() - started, 3)
+        TRAINING_STEP_SECONDS.labels(step=name).observe(seconds)
         if run_id:
             run = TrainingRun.objects.filter(pk=run_id).only("step_timings").first()
             if run is not None:

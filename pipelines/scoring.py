@@ -22,6 +22,7 @@ from pipelines.models import ModelVersion
 from pipelines.publishing import write_predictions
 from pipelines.signals import SignalConfig
 from pipelines.training import ml_threads
+from pokewatch_site.metrics import CARDS_SCORED
 from prices import caching
 from prices import predictions as prediction_store
 from prices.models import Card, Prediction, PricePoint
@@ -88,6 +89,7 @@ def _score(since: date | None) -> ScoreResult:
         written = _predict(champion, missing)
         track_record.record_served(champion, since=missing["date"].min().date())
         caching.bump_generation()
+    CARDS_SCORED.labels(trigger="ingestion").inc(missing["card_pk"].nunique())
     logger.info("scored %d new prices with %s (%d corrected)", written, champion, replaced)
     return ScoreResult(str(champion), written, since, replaced=replaced)
 

@@ -103,11 +103,13 @@ def register_model(
 
 @pipeline_step
 def serve(run_id: int, plan: Plan, model_version_id: int) -> Annotated[int, "served"]:
-    with step_timer(run_id, "serve"):
+    with step_timer(run_id, "serve") as record:
         if not model_version_id:
             return 0
         version = ModelVersion.objects.get(pk=model_version_id)
-        return training.serve(version, plan, _config(), run_id=run_id, progress=reporter_of())
+        written = training.serve(version, plan, _config(), run_id=run_id, progress=reporter_of())
+        record.scored(training.cards_scored(version, plan))
+        return written
 
 
 @pipeline_step

@@ -36,7 +36,7 @@ from pipelines.publishing import PublishResult, promote
 from pipelines.sharding import Plan, make_plan, run_phase
 from pipelines.signals import SignalConfig
 from prices import predictions as prediction_store
-from prices.models import Card
+from prices.models import Card, Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +246,13 @@ def serve(
         raise
     tracking.log_serving_plots(version)
     return int(sum(written))
+
+
+def cards_scored(version: ModelVersion, planned: Plan) -> int:
+    """How many cards ``version`` scored on the newest day of prices (its predictions)."""
+    if planned.last_day is None:
+        return 0
+    return Prediction.objects.filter(model_version=version, date=planned.last_day).count()
 
 
 def publish_version(version: ModelVersion) -> PublishResult:

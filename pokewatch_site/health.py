@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import extend_schema, inline_serializer
+from kombu import Connection
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,21 +79,26 @@ BROKER_CHECK_TIMEOUT = 0.5
 BROKER = "Celery broker"
 
 
-def _broker_status() -> str:
+@contextmanager
+def broker_connection(timeout: float = BROKER_CHECK_TIMEOUT) -> Iterator[Connection]:
+    """A connection to the broker that fails within ``timeout`` (down or hung alike)."""
     from pokewatch_site.celery import app
 
-    if outages.is_down(BROKER):  # failed less than an interval ago: not asked again yet
-        return "error"
     options = {}
     if str(app.conf.broker_write_url or app.conf.broker_url).startswith("redis"):
         # A broker that accepts connections but never answers fails the check in time.
-        options = {"socket_timeout": BROKER_CHECK_TIMEOUT}
-        options["socket_connect_timeout"] = BROKER_CHECK_TIMEOUT
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    with app.connection_for_write(transport_options=options, connect_timeout=timeout) as conn:
+        conn.ensure_connection(max_retries=0, timeout=timeout)
+        yield conn
+
+
+def _broker_status() -> str:
+    if outages.is_down(BROKER):  # failed less than an interval ago: not asked again yet
+        return "error"
     try:
-        with app.connection_for_write(
-            transport_options=options, connect_timeout=BROKER_CHECK_TIMEOUT
-        ) as conn:
-            conn.ensure_connection(max_retries=0, timeout=BROKER_CHECK_TIMEOUT)
+        with broker_connection():
+            pass
     except Exception as exc:  # unreachable broker: background work stalls, reads still work
         outages.failed(BROKER, exc)
         return "error"

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_prometheus",  # request, latency and database metrics for /metrics
     "prices",
     "accounts",
     "pipelines",
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times and counts every request and response.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "pokewatch_site.middleware.RequestIDMiddleware",
     # Under /api/, plain HTTP is refused with JSON instead of redirected by the next one.
     "pokewatch_site.middleware.APIHTTPSOnlyMiddleware",
@@ -88,8 +91,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    # Last but one, as django-axes asks: turns a locked-out login into its lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "pokewatch_site.urls"
@@ -127,6 +131,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
+# django-prometheus's wrappers of the same backends count queries, errors and connections.
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ---------------------------------------------------------------------------------
@@ -550,6 +559,19 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Metrics (/metrics, Prometheus; docs/operations.md "Monitoring") ------------------------
+# The bearer token /metrics requires; unset, it answers loopback clients only.
+POKEWATCH_METRICS_TOKEN = env_str("POKEWATCH_METRICS_TOKEN")
+# The Celery worker serves its own metrics on this port (same token rule); unset: it doesn't.
+# Loopback unless told otherwise (a container sets 0.0.0.0 for Prometheus to reach it).
+POKEWATCH_WORKER_METRICS_PORT = env_int("POKEWATCH_WORKER_METRICS_PORT", 0)
+POKEWATCH_WORKER_METRICS_ADDR = env_str("POKEWATCH_WORKER_METRICS_ADDR", "127.0.0.1")
+# Django's request latency histogram: finer than django-prometheus's default below 1 s,
+# where the API lives (the p99 alert is at 250 ms).
+PROMETHEUS_LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"),
+)  # fmt: skip
 
 # --- Logging -------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from rest_framework.renderers import JSONRenderer
 
 from pokewatch_site import caching as site_caching
 from pokewatch_site.errors import NotFound
+from pokewatch_site.metrics import PREDICTION_CACHE_HITS, PREDICTION_CACHE_MISSES
 from prices.models import CacheGeneration
 
 logger = logging.getLogger(__name__)
@@ -222,7 +223,12 @@ def _etag(value: Any) -> str:
 
 
 def _count(counter: str) -> None:
-    """Count a hit or a miss here; a timer adds them to the shared counters a second later."""
+    """Count a hit or a miss here; a timer adds them to the shared counters a second later.
+
+    Prometheus's counters (pokewatch_site.metrics) are counted at once: they are this
+    process's own (files in multiprocess mode), no round trip.
+    """
+    (PREDICTION_CACHE_HITS if counter == "hits" else PREDICTION_CACHE_MISSES).inc()
     with _counts_lock:
         _counts[counter] = _counts.get(counter, 0) + 1
         if _counts.get("timer") is not None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pokewatch_site.errors import InvalidInput
 from prices.bulk import copy_lines
-from prices.models import Card, PricePoint
+from prices.models import Card, PricePoint, SourceFreshness
 from prices.signals import prices_ingested
 from prices.sources.base import CardInfo, PriceRow
 
@@ -95,6 +95,8 @@ def upsert_prices(
         else:
             created, changed = _upsert_generic(rows, pks, source, progress)
         _advance_latest_dates(rows, pks)
+        if changed:
+            _record_freshness(source, rows)
     result.created = created
     result.updated = changed - created
     result.unchanged = result.received - changed
@@ -128,6 +130,18 @@ def _advance_latest_dates(rows: Sequence[PriceRow], pks: dict[str, int]) -> None
             Card.objects.filter(pk__in=card_pks_of_day[start : start + 900]).filter(
                 Q(latest_price_date__isnull=True) | Q(latest_price_date__lt=day)
             ).update(latest_price_date=day)
+
+
+def _record_freshness(source: str, rows: Sequence[PriceRow]) -> None:
+    """The source brought new or changed prices now; its newest day only moves forward."""
+    newest = max(r.date for r in rows)
+    freshness, created = SourceFreshness.objects.select_for_update().get_or_create(
+        source=source, defaults={"newest_date": newest, "last_ingested_at": timezone.now()}
+    )
+    if not created:
+        freshness.newest_date = max(freshness.newest_date, newest)
+        freshness.last_ingested_at = timezone.now()
+        freshness.save(update_fields=["newest_date", "last_ingested_at"])
 
 
 def _refuse_real_cards(rows: Sequence[PriceRow], new_cards: Iterable[CardInfo]) -> None:

@@ -228,6 +228,24 @@ class IngestedDay(models.Model):
         return f"{self.source} {self.date} ({self.rows} prices)"
 
 
+class SourceFreshness(models.Model):
+    """When each source last brought new or changed prices (written by every ingestion, in
+    its transaction): the "age of the newest price" that /metrics exports and alerts on."""
+
+    source = models.CharField(max_length=40, unique=True)
+    newest_date = models.DateField(help_text="the latest day the source has a price for")
+    last_ingested_at = models.DateTimeField(help_text="when it last wrote a new or changed price")
+
+    class Meta:
+        ordering = ["source"]
+        verbose_name_plural = "source freshness"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.source}: {self.newest_date} (ingested {self.last_ingested_at:%Y-%m-%d %H:%M})"
+        )
+
+
 class CollectionRun(models.Model):
     """One price collection (a command, the daily schedule, the admin button) and its outcome."""
 

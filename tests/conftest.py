@@ -232,6 +232,21 @@ def unreachable_redis(request: pytest.FixtureRequest, black_hole: str) -> str:
     return CLOSED_URL if request.param == "down" else black_hole
 
 
+@pytest.fixture
+def broker_at() -> Iterator[Callable[[str], None]]:
+    """Point the Celery app's broker at a URL for one test (connections for a check are
+    made per use, not pooled)."""
+    from pokewatch_site.celery import app
+
+    original = app.conf.broker_url
+
+    def point(url: str) -> None:
+        app.conf.broker_url = url
+
+    yield point
+    app.conf.broker_url = original
+
+
 # --- staff users with only the permissions a test gives them --------------------------
 
 
@@ -253,3 +268,15 @@ def permitted_client(django_user_model) -> Callable[..., Client]:
         return client
 
     return make
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def metrics_token(settings) -> str:
+    """/metrics requires this bearer token (tests.support.metrics.scrape sends it)."""
+    from tests.support.metrics import TOKEN
+
+    settings.POKEWATCH_METRICS_TOKEN = TOKEN
+    return TOKEN

@@ -194,16 +194,16 @@ def test_if_revoke_lands_between_lookup_and_caching_then_the_entry_is_unusable(
     shared_cache, valid_key, monkeypatch
 ) -> None:
     """A request reads the row, a revoke commits, then the request caches what it read."""
-    read_row = keys._usable_key
+    read_row = keys._key_row
 
     def read_then_revoke(prefix: str) -> APIKey | None:
         row = read_row(prefix)
         revoke_key(prefix)
         return row
 
-    monkeypatch.setattr(keys, "_usable_key", read_then_revoke)
+    monkeypatch.setattr(keys, "_key_row", read_then_revoke)
     assert resolve_key(valid_key.raw) is not None  # the request in flight still passes
-    monkeypatch.setattr(keys, "_usable_key", read_row)
+    monkeypatch.setattr(keys, "_key_row", read_row)
     assert resolve_key(valid_key.raw) is None
 
 

@@ -26,12 +26,15 @@ from pokewatch_site.celery import app
 from prices.models import Card, Prediction
 from tests.support import ML_DIR, ROOT, database_url
 from tests.support.demo import DEMO_CARDS, DEMO_CSV, SLICE
+from tests.support.gunicorn import free_port
+from tests.support.metrics import TOKEN, parse, value
 from tests.support.pipelines import prediction_frame, rounded
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 Status = TrainingRun.Status
 QUEUE = f"pokewatch-test-{uuid.uuid4().hex[:8]}"
 DONE = {Status.SUCCEEDED, Status.REJECTED, Status.FAILED, Status.SKIPPED}
+METRICS_PORT = free_port()  # the worker's own /metrics (pokewatch_site.metrics_server)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -44,6 +47,8 @@ def _env(**extra: str) -> dict[str, str]:
         # Six products give a noisy band coverage; the gate's band check is tested elsewhere.
         "POKEWATCH_GATE_BAND_COVERAGE_MIN": "0.5",
         "POKEWATCH_GATE_BAND_COVERAGE_MAX": "0.95",
+        "POKEWATCH_WORKER_METRICS_PORT": str(METRICS_PORT),
+        "POKEWATCH_METRICS_TOKEN": TOKEN,
         **extra,
     }
 
@@ -158,6 +163,57 @@ def test_a_run_that_raises_is_failed_and_the_champion_stays(worker, demo, make_v
     assert run.status == Status.FAILED
     assert "plan_shards: NotEnoughData" in run.error
     assert ModelVersion.objects.get(is_champion=True) == old
+
+
+def _worker_metrics(token: str = TOKEN) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{METRICS_PORT}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read()
+
+
+def test_the_worker_serves_its_tasks_and_steps_on_its_own_port(worker, demo) -> None:
+    """The pool's child counts, the worker's main process serves (multiprocess mode)."""
+    status, page = _worker_metrics()
+    assert status == 200, page
+    before = parse(page)
+    Card.objects.update(active=False)  # nothing to train on: fails fast at plan_shards
+    run = enqueue_training(TrainingRun.Trigger.ADMIN)
+    from pipelines.tasks import _send
+
+    _send(run)
+    assert finished(run.pk).status == Status.FAILED
+    task = {"task": "pipelines.tasks.train_model"}
+
+    def moved(page: dict) -> dict[str, float]:
+        name = "pokewatch_celery_tasks_total"
+        return {
+            state: value(page, name, **task, state=state) - value(before, name, **task, state=state)
+            for state in ("started", "succeeded", "failed")
+        }
+
+    def settled() -> dict | None:
+        # enqueue_training's on-commit send and _send: one or two deliveries (the second a
+        # no-op), each counted started, then succeeded (the failed run is no failed task).
+        after = parse(_worker_metrics()[1])
+        by = moved(after)
+        return after if by["started"] == by["succeeded"] >= 1 and by["failed"] == 0 else None
+
+    after = wait_for(settled, 30, "the worker's metrics to count the task")
+    assert isinstance(after, dict)
+    steps = "pokewatch_training_step_seconds_count"
+    assert value(after, steps, step="plan_shards") - value(before, steps, step="plan_shards") == 1
+    # State metrics are the web's: not scraped twice.
+    assert not any(name.startswith("pokewatch_training_runs") for name, _ in after)
+    status, page = _worker_metrics("wrong")
+    assert status == 401 and b"POKEWATCH_METRICS_TOKEN" in page
 
 
 def test_a_killed_worker_leaves_the_champion_and_its_retry_succeeds(

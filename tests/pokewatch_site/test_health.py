@@ -59,20 +59,6 @@ def test_if_broker_is_down_then_health_is_degraded(client: Client, db, settings)
 # --- hung means down: health answers "degraded" within 2 s -----------------------------
 
 
-@pytest.fixture
-def broker_at():
-    """Point the Celery app's broker at a URL for one test."""
-    from pokewatch_site.celery import app
-
-    original = app.conf.broker_url
-
-    def point(url: str) -> None:
-        app.conf.broker_url = url
-
-    yield point
-    app.conf.broker_url = original
-
-
 def _timed_health(client: Client) -> tuple[dict, float]:
     started = time.monotonic()
     response = client.get("/api/v1/health/")
