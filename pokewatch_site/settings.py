@@ -337,7 +337,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 # SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (only if the proxy always sets or
 # strips that header), or SECURE_SSL_REDIRECT=0 if the proxy itself redirects.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]  # container and load-balancer probes
+# Container and load-balancer probes; Prometheus scraping over the private network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$", r"^metrics$"]
 _proxy_header = env_list("SECURE_PROXY_SSL_HEADER")
 if _proxy_header:
     if len(_proxy_header) != 2:

@@ -59,6 +59,14 @@ def test_without_a_token_only_loopback_clients_are_answered(db, settings) -> Non
     assert Client(REMOTE_ADDR="not-an-address").get("/metrics").status_code == 403
 
 
+def test_plain_http_scrapes_are_not_redirected(db, metrics_token, settings) -> None:
+    """Prometheus scrapes over the private network; an HTTPS redirect would fail it."""
+    settings.SECURE_SSL_REDIRECT = True
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert Client().get("/admin/login/").status_code == 301  # the rest is still redirected
+
+
 def test_only_reads_are_allowed(db, metrics_token) -> None:
     response = Client().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert response.status_code == 405
