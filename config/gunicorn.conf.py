@@ -9,7 +9,7 @@ counters, so gunicorn refuses to start them without (pokewatch_site.process_mode
 from __future__ import annotations
 
 import os
-import tempfile
+import tempfile as _tempfile
 
 # --- Metrics -------------------------------------------------------------------------------
 # prometheus-client's multiprocess mode: every worker writes its counters to files in this
@@ -17,7 +17,7 @@ import tempfile
 # (the mode is fixed at import); a fresh directory unless PROMETHEUS_MULTIPROC_DIR names one
 # (emptied at start: on_starting). Give the web and the Celery worker different ones.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pokewatch-web-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _tempfile.mkdtemp(prefix="pokewatch-web-metrics-")
 
 from django.core.exceptions import ImproperlyConfigured as _ImproperlyConfigured
 
