@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from pipelines.models import ModelVersion, TrainingRun
+from pipelines.models import DriftReport, ModelVersion, TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
         "zenml_run_id",
         "task_id",
         "error",
+        "drift",
     )
     exclude = ("step_timings", "metrics", "champion_metrics")
 
@@ -178,6 +179,128 @@ class TrainingRunAdmin(admin.ModelAdmin):
             rows,
             json.dumps(obj.metrics, indent=2),
         )
+
+    @admin.display(description="drift of the latest days against the training sample")
+    def drift(self, obj: TrainingRun) -> str:
+        report = obj.drift_reports.order_by("-computed_at").first()
+        if report is None:
+            return "—"
+        link = reverse("admin:pipelines_driftreport_change", args=[report.pk])
+        return format_html(
+            '<p>{} <a href="{}">report #{}</a></p>{}',
+            _drift_summary(report),
+            link,
+            report.pk,
+            drift_table(report),
+        )
+
+
+def _drift_summary(report: DriftReport) -> str:
+    drifted = ", ".join(report.drifted_features) or "none"
+    return (
+        f"{report.drifted_count} of {len(report.features)} drifted ({drifted}) at PSI > "
+        f"{report.threshold:g}; current {report.current_start} … {report.current_end} "
+        f"({report.current_rows:,} rows) against {report.reference_start} … "
+        f"{report.reference_end} ({report.reference_rows:,} rows, {report.reference_source})."
+    )
+
+
+#: How a drifted feature's row stands out (inline styles: the CSP allows them).
+_DRIFTED_STYLE = "background:#fde2e1;color:#a40000;font-weight:bold"
+
+
+def drift_table(report: DriftReport) -> str:
+    """Feature, PSI, KS and drifted, the largest PSI first; drifted rows highlighted."""
+    order = sorted(
+        report.features.items(),
+        key=lambda item: (item[1].get("psi") is None, -(item[1].get("psi") or 0.0)),
+    )
+    rows = format_html_join(
+        "",
+        '<tr style="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                _DRIFTED_STYLE if values.get("drifted") else "",
+                feature,
+                _fmt(values.get("psi")),
+                _fmt(values.get("ks")),
+                "drifted" if values.get("drifted") else "—",
+            )
+            for feature, values in order
+        ),
+    )
+    return format_html(
+        '<table class="drift"><thead><tr><th>feature</th><th>PSI</th><th>KS</th>'
+        "<th>drifted</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(admin.ModelAdmin):
+    """Drift reports of training runs and of each day's scoring (pipelines/drift.py)."""
+
+    list_display = (
+        "id",
+        "kind",
+        "computed_at",
+        "reference_window",
+        "current_window",
+        "drifted_count",
+        "drifted_list",
+        "model_version",
+        "training_run",
+    )
+    list_filter = ("kind",)
+    list_select_related = ("model_version", "training_run")
+    date_hierarchy = "computed_at"
+    fields = (
+        "kind",
+        "computed_at",
+        "summary",
+        "per_feature",
+        "training_run",
+        "model_version",
+        "reference_window",
+        "reference_rows",
+        "reference_source",
+        "current_window",
+        "current_rows",
+        "threshold",
+        "seconds",
+        "mlflow_run_id",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # reports come from training runs and scoring only
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="reference (training window)")
+    def reference_window(self, obj: DriftReport) -> str:
+        return f"{obj.reference_start} … {obj.reference_end}"
+
+    @admin.display(description="current window")
+    def current_window(self, obj: DriftReport) -> str:
+        return f"{obj.current_start} … {obj.current_end}"
+
+    @admin.display(description="drifted")
+    def drifted_list(self, obj: DriftReport) -> str:
+        text = ", ".join(obj.drifted_features)
+        return text if len(text) < 60 else text[:57] + "…"
+
+    @admin.display(description="summary")
+    def summary(self, obj: DriftReport) -> str:
+        return _drift_summary(obj)
+
+    @admin.display(description="per feature")
+    def per_feature(self, obj: DriftReport) -> str:
+        return drift_table(obj)
 
 
 def beat_schedule() -> list[dict[str, Any]]:

@@ -17,5 +17,6 @@ def training_pipeline(run_id: int = 0) -> None:
     backtest = steps.evaluate(run_id, plan, sample, days)
     decision = steps.quality_gate(run_id, backtest)
     version_id = steps.register_model(run_id, decision, candidate, sample, backtest)
-    served = steps.serve(run_id, plan, version_id)
+    steps.check_drift(run_id, plan, sample, candidate, decision, version_id)
+    served = steps.serve(run_id, plan, version_id, after="check_drift")
     steps.publish(run_id, version_id, served)

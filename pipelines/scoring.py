@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
-from pipelines import track_record
+from pipelines import drift, track_record
 from pipelines.data import load_price_frame
 from pipelines.estimators import BASELINE_NAMES, default_estimators, predictions_frame
 from pipelines.features import TARGET_COLUMN, build_features
-from pipelines.models import ModelVersion
+from pipelines.models import DriftReport, ModelVersion
 from pipelines.publishing import write_predictions
 from pipelines.signals import SignalConfig
 from pipelines.training import ml_threads
@@ -39,6 +39,7 @@ class ScoreResult:
     #: Predictions replaced because their day's price was corrected (part of ``scored``
     #: when they could be predicted again).
     replaced: int = 0
+    drift: DriftReport | None = None
 
     def summary(self) -> str:
         if self.champion is None:
@@ -47,6 +48,8 @@ class ScoreResult:
             text = f"scored {self.scored} new price(s) since {self.since} with {self.champion}"
             if self.replaced:
                 text += f" ({self.replaced} of them corrected prices, predicted again)"
+        if self.drift is not None:
+            text += f"; drift: {self.drift.drifted_count} of {len(self.drift.features)} drifted"
         return text + (f"; {self.graded.summary()}" if self.graded else "")
 
 
@@ -62,6 +65,8 @@ def score(since: date | None = None) -> ScoreResult:
     """
     result = _score(since)
     result.graded = track_record.grade()
+    # The day's drift report (pipelines/drift.py); never fails the scoring.
+    result.drift = drift.after_scoring(result)
     return result
 
 

@@ -102,6 +102,34 @@ def register_model(
 
 
 @pipeline_step
+def check_drift(
+    run_id: int,
+    plan: Plan,
+    sample: pd.DataFrame,
+    candidate: Any,
+    decision: dict,
+    model_version_id: int,
+) -> Annotated[int, "drift_report_id"]:
+    with step_timer(run_id, "check_drift"):
+        version = ModelVersion.objects.filter(pk=model_version_id).first()
+        report = training.check_drift(
+            plan,
+            sample,
+            training.GateDecision(**decision),
+            candidate,
+            _config(),
+            run_id=run_id,
+            version=version,
+        )
+        if report is not None:
+            reporter_of()(
+                f"  drift: {report.drifted_count} of {len(report.features)} drifted"
+                + (f" ({', '.join(report.drifted_features)})" if report.drifted_features else "")
+            )
+        return report.pk if report is not None else 0
+
+
+@pipeline_step
 def serve(run_id: int, plan: Plan, model_version_id: int) -> Annotated[int, "served"]:
     with step_timer(run_id, "serve") as record:
         if not model_version_id:

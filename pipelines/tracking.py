@@ -14,6 +14,8 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 CHAMPION_ALIAS = "champion"
+#: Experiment of the scoring drift reports (a training run's report goes to its own run).
+DRIFT_EXPERIMENT = "pokewatch-drift"
 _configured: str | None = None
 
 
@@ -207,6 +209,55 @@ def _log_serving_plots(version: Any) -> None:
         ax.set_title("signals served (the serving window)")
         path = _save(fig, Path(tmp) / "signal_distribution.png", plt)
         client.log_artifact(version.mlflow_run_id, str(path), "plots")
+
+
+def log_drift(run_id: str, report: dict[str, Any], metrics: dict[str, float]) -> None:
+    """Add a drift report (pipelines/drift.py) to an MLflow run: its metrics
+    (``drift_psi_<feature>``, ``drift_ks_<feature>``, ``drift_features_drifted``) and
+    ``drift.json``."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    configure()
+    client = MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in sorted(metrics.items())])
+    client.log_dict(run_id, report, "drift.json")
+
+
+def log_drift_run(
+    run_id: str,
+    report: dict[str, Any],
+    metrics: dict[str, float],
+    *,
+    tags: dict[str, str],
+    name: str,
+) -> str:
+    """A scoring drift report in its own run of the ``pokewatch-drift`` experiment: a new
+    run, or ``run_id`` again when the report replaces that day's. Returns the run id."""
+    from mlflow import MlflowClient
+
+    configure()
+    client = MlflowClient()
+    if not run_id:
+        experiment = client.get_experiment_by_name(DRIFT_EXPERIMENT)
+        experiment_id = (
+            experiment.experiment_id
+            if experiment is not None
+            else client.create_experiment(
+                DRIFT_EXPERIMENT,
+                artifact_location=f"{settings.MLFLOW_ARTIFACT_ROOT.rstrip('/')}/{DRIFT_EXPERIMENT}",
+            )
+        )
+        run_id = str(client.create_run(experiment_id, tags=tags, run_name=name).info.run_id)
+    else:
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+    log_drift(run_id, report, metrics)
+    client.set_terminated(run_id)
+    return run_id
 
 
 def _calibration_figure(backtest: dict[str, Any], plt: Any) -> Any:

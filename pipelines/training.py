@@ -2,9 +2,10 @@
 
 plan the card shards → sample the training rows → train the candidate → evaluate the
 candidate, the champion's recipe and the baselines (walk-forward, shard by shard) →
-quality gate → register in MLflow → serve (the winner's predictions, shard by shard) →
-publish (the champion flip). Every step that reads prices does it one shard of cards at a
-time (pipelines/sharding.py), so memory does not grow with the catalog.
+quality gate → register in MLflow → drift of the latest days against the training sample
+→ serve (the winner's predictions, shard by shard) → publish (the champion flip). Every
+step that reads prices does it one shard of cards at a time (pipelines/sharding.py), so
+memory does not grow with the catalog.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pipelines.evaluation import (
 )
 from pipelines.features import TARGET_COLUMN
 from pipelines.gate import GateConfig, GateDecision, decide
-from pipelines.models import ModelVersion
+from pipelines.models import DriftReport, ModelVersion
 from pipelines.publishing import PublishResult, promote
 from pipelines.sharding import Plan, make_plan, run_phase
 from pipelines.signals import SignalConfig
@@ -203,6 +204,42 @@ def register(
         metrics=backtest["estimators"].get(winner.name, {}),
     )
     return run_id, version
+
+
+def check_drift(
+    planned: Plan,
+    sample: pd.DataFrame,
+    decision: GateDecision,
+    candidate: FairValueEstimator,
+    config: TrainingConfig,
+    *,
+    run_id: int | None = None,
+    version: ModelVersion | None = None,
+) -> DriftReport | None:
+    """The run's drift report (pipelines/drift.py): the training sample and the logged
+    estimator's in-sample predictions against the latest days. Monitoring, not a gate: a
+    failure is logged as a warning and the run goes on."""
+    from pipelines import drift
+    from pipelines.models import TrainingRun
+
+    try:
+        mlflow_run_id = (
+            TrainingRun.objects.filter(pk=run_id).values_list("mlflow_run_id", flat=True).first()
+            if run_id
+            else None
+        ) or (version.mlflow_run_id if version else "")
+        return drift.training_report(
+            run_id=run_id,
+            sample=sample,
+            estimator=winner_estimator(decision, candidate, sample),
+            horizon=config.horizon,
+            last_day=planned.last_day,
+            version=version,
+            mlflow_run_id=mlflow_run_id,
+        )
+    except Exception:
+        logger.warning("training run %s: drift could not be computed", run_id, exc_info=True)
+        return None
 
 
 def _last_day() -> date | None:

@@ -440,6 +440,16 @@ POKEWATCH_GATE_MAPE_TOLERANCE = env_float("POKEWATCH_GATE_MAPE_TOLERANCE", 0.0)
 # threads cost more than they gain, and Celery's prefork children must stay single-threaded.
 POKEWATCH_ML_THREADS = env_int("POKEWATCH_ML_THREADS", 1)
 POKEWATCH_REGISTERED_MODEL = env_str("POKEWATCH_REGISTERED_MODEL", "pokewatch-fair-value")
+# Drift (pipelines/drift.py): every training run and each day's scoring compare the features
+# and predictions of the latest this-many days with the training window; a feature whose
+# population stability index is above the threshold counts as drifted.
+POKEWATCH_DRIFT_WINDOW_DAYS = env_int("POKEWATCH_DRIFT_WINDOW_DAYS", 14)
+POKEWATCH_DRIFT_PSI_THRESHOLD = env_float("POKEWATCH_DRIFT_PSI_THRESHOLD", 0.2)
+if POKEWATCH_DRIFT_WINDOW_DAYS < 1 or not POKEWATCH_DRIFT_PSI_THRESHOLD > 0:
+    raise ImproperlyConfigured(
+        "POKEWATCH_DRIFT_WINDOW_DAYS must be 1 or more and POKEWATCH_DRIFT_PSI_THRESHOLD above "
+        f"0, got {POKEWATCH_DRIFT_WINDOW_DAYS} and {POKEWATCH_DRIFT_PSI_THRESHOLD}"
+    )
 # The pipeline works on shards of this many cards (peak memory: one shard's, whatever the
 # catalog; pipelines/sharding.py). On Celery, the shards run on the workers of the queue.
 POKEWATCH_SHARD_CARDS = env_int("POKEWATCH_SHARD_CARDS", 5000)

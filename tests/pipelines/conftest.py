@@ -35,3 +35,34 @@ def loose_band_gate(settings) -> None:
     band check of the gate has tests of its own (tests/pipelines/test_gate.py)."""
     settings.POKEWATCH_GATE_BAND_COVERAGE_MIN = 0.5
     settings.POKEWATCH_GATE_BAND_COVERAGE_MAX = 0.95
+
+
+@pytest.fixture
+def make_drift_report(db):
+    """Drift reports straight to the table: vol_h drifted, the other columns not."""
+    from datetime import date
+
+    from pipelines.drift import drift_columns
+    from pipelines.models import DriftReport
+
+    def make(kind: str = "training", **fields: object) -> DriftReport:
+        features = {name: {"psi": 0.01, "ks": 0.02, "drifted": False} for name in drift_columns()}
+        features["vol_h"] = {"psi": 0.35, "ks": 0.21, "drifted": True}
+        values: dict[str, object] = {
+            "kind": kind,
+            "reference_start": date(2025, 4, 22),
+            "reference_end": date(2026, 6, 30),
+            "current_start": date(2026, 8, 5),
+            "current_end": date(2026, 8, 18),
+            "reference_rows": 1000,
+            "current_rows": 84,
+            "reference_source": "training sample",
+            "threshold": 0.2,
+            "features": features,
+            "drifted_features": ["vol_h"],
+            "drifted_count": 1,
+        }
+        values.update(fields)
+        return DriftReport.objects.create(**values)
+
+    return make

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from pipelines import training
 from pipelines.data import load_price_frame
 from pipelines.features import build_features
-from pipelines.models import ModelVersion, TrainingRun
+from pipelines.models import DriftReport, ModelVersion, TrainingRun
 from pipelines.runs import run_training
 from prices.csv_import import import_price_file
 from prices.models import Prediction, PricePoint
@@ -53,6 +53,7 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
         "evaluate",
         "quality_gate",
         "register_model",
+        "check_drift",
         "serve",
         "publish",
     }
@@ -69,6 +70,10 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
     plots = {a.path for a in MlflowClient().list_artifacts(first.mlflow_run_id, "plots")}
     assert {"plots/calibration.png", "plots/fair_vs_market.png"} <= plots
     assert logged.data.params["signal_rule"] == "band"
+    # Its drift report (tests/pipelines/test_drift.py) names the version it promoted.
+    report = first.drift_reports.get()
+    assert (report.kind, report.model_version) == ("training", champion)
+    assert "drift_features_drifted" in logged.data.metrics
 
     # Exactly one champion's predictions, for every active card's prices in the window.
     latest = PricePoint.objects.aggregate(m=Max("date"))["m"]
@@ -98,6 +103,10 @@ def test_pipeline_promotes_then_repromotes_and_new_days_get_signals(
     assert result.scored == len(demo_slice)
     assert Prediction.objects.filter(date=new_day).count() == len(demo_slice)
     assert TrainingRun.objects.count() == runs_before
+    # ... and the day's drift against the champion's training window.
+    scoring = DriftReport.objects.get(kind="scoring")
+    assert scoring.model_version == ModelVersion.objects.get(is_champion=True)
+    assert scoring.current_end == new_day and scoring.mlflow_run_id and scoring.features
 
     # Scoring a day incrementally gives what computing it from the whole history gives.
     champion = ModelVersion.objects.get(is_champion=True)
