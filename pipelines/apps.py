@@ -12,7 +12,9 @@ class PipelinesConfig(AppConfig):
 
         prices_ingested.connect(score_ingested_prices, dispatch_uid="pipelines.score_ingested")
 
+        from pipelines.drift import DriftCollector
         from pipelines.observability import TrainingCollector
         from pokewatch_site.metrics import register_collector
 
         register_collector(TrainingCollector())
+        register_collector(DriftCollector())

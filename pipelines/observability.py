@@ -29,8 +29,6 @@ CHAMPION_QUALITY = {
 
 
 class TrainingCollector:
-    source = "database"
-
     def collect(self) -> Iterator[Metric]:
         yield from self._runs()
         yield from self._champion()

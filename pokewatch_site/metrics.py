@@ -94,20 +94,20 @@ def is_multiprocess() -> bool:
 
 
 class StateCollector(Protocol):
-    #: What it reads: "database" or "broker" (pokewatch_metrics_source_up's label).
-    source: str
-
     def collect(self) -> Iterable[Metric]: ...
 
 
-_collectors: list[StateCollector] = []
+#: (source, collector): what each reads, "database" or "broker"
+#: (``pokewatch_metrics_source_up``'s label), and the collector.
+_collectors: list[tuple[str, StateCollector]] = []
 
 
-def register_collector(collector: StateCollector) -> None:
-    """Add ``collector`` to what ``/metrics`` serves (once per type: ``ready()`` may run
-    more than once in tests)."""
-    if not any(type(known) is type(collector) for known in _collectors):
-        _collectors.append(collector)
+def register_collector(collector: StateCollector, *, source: str = "database") -> None:
+    """Add ``collector`` to what ``/metrics`` serves; ``source`` is what it reads (its
+    queries run bounded: :func:`bounded_queries`). Once per type: ``ready()`` may run more
+    than once in tests."""
+    if not any(type(known) is type(collector) for _, known in _collectors):
+        _collectors.append((source, collector))
 
 
 #: Seconds the scrape's database queries may take, all together (PostgreSQL).
@@ -129,8 +129,7 @@ class _State:
 
     def collect(self) -> Iterator[Metric]:
         up: dict[str, bool] = {}
-        for collector in _collectors:
-            source = collector.source
+        for source, collector in _collectors:
             if source == "database" and up.get(source) is False:
                 continue  # already found down during this scrape: don't wait for it again
             try:
@@ -162,8 +161,6 @@ class QueueCollector:
     """``pokewatch_celery_queue_length{queue}``: messages waiting on each queue the project
     sends to, asked of the broker with the health check's short timeouts."""
 
-    source = "broker"
-
     def collect(self) -> Iterator[Metric]:
         from kombu.exceptions import ChannelError
 
@@ -191,7 +188,7 @@ class QueueCollector:
         yield gauge
 
 
-_collectors.append(QueueCollector())
+register_collector(QueueCollector(), source="broker")
 
 
 class _Process:

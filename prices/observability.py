@@ -16,8 +16,6 @@ from prices.models import Prediction, SourceFreshness
 
 
 class PricesCollector:
-    source = "database"
-
     def collect(self) -> Iterator[Metric]:
         age = GaugeMetricFamily(
             "pokewatch_newest_price_age_seconds",

@@ -159,8 +159,6 @@ def test_requests_are_counted_by_django_prometheus(api: Client, world, metrics_t
 
 
 class _Failing:
-    source = "database"
-
     def collect(self):  # type: ignore[no-untyped-def]
         raise DatabaseError("canceling statement due to statement timeout")
 
@@ -168,7 +166,7 @@ class _Failing:
 def test_if_the_database_fails_the_page_still_answers_and_says_so(
     db, metrics_token, monkeypatch, caplog
 ) -> None:
-    monkeypatch.setattr(metrics, "_collectors", [_Failing(), *metrics._collectors])
+    monkeypatch.setattr(metrics, "_collectors", [("database", _Failing()), *metrics._collectors])
     samples = scrape(Client())
     assert value(samples, "pokewatch_metrics_source_up", source="database") == 0
     assert value(samples, "pokewatch_metrics_source_up", source="broker") == 1
