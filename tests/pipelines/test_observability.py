@@ -101,3 +101,26 @@ def test_cards_scored_by_a_run_are_recorded_and_counted(db, metrics_token) -> No
     StepRecord(run.pk).scored(17)
     assert TrainingRun.objects.get(pk=run.pk).cards_scored == 17
     assert value(scrape(Client()), name, trigger="training") - before == 17
+
+
+def test_cards_scored_after_ingestion_are_counted(
+    make_card, make_prices, make_version, metrics_token
+):
+    from datetime import date
+
+    import pandas as pd
+
+    from pipelines.publishing import publish
+    from pipelines.scoring import score
+
+    for card_id in ("a", "b"):
+        make_prices(
+            make_card(card_id=card_id), [10.0 + i % 3 for i in range(20)], start=date(2026, 1, 1)
+        )
+    publish(make_version("last_price"), pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+    name = "pokewatch_cards_scored_total"
+    before = value(scrape(Client()), name, trigger="ingestion")
+    assert score().scored > 0
+    assert value(scrape(Client()), name, trigger="ingestion") - before == 2  # cards, not days
+    assert score().scored == 0  # nothing new: nothing counted
+    assert value(scrape(Client()), name, trigger="ingestion") - before == 2
