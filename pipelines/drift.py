@@ -7,7 +7,8 @@ are compared between two samples of card-days:
 - the **reference**: the training window. A training run uses its own training sample; a
   day's scoring rebuilds it from the database over the champion's data window
   (``ModelVersion.data_start`` … ``data_end``), the card-days that had a target then,
-  as the training sample had;
+  as the training sample had. Both leave out the history's warm-up, its first 4H days,
+  where the start of the data cuts every card's long windows short (:func:`warm_up_end`);
 - the **current** window: the latest ``POKEWATCH_DRIFT_WINDOW_DAYS`` (14) days of prices.
 
 Per column: the **population stability index** over 10 quantile bins of the reference
@@ -289,6 +290,15 @@ def window_frame(
     return bounded(pd.concat(frames, ignore_index=True), max_rows, seed)
 
 
+def warm_up_end(first_day: date, horizon: int) -> date:
+    """The first day after the price history's warm-up: its first 4H days, where every
+    card's long windows are cut short by the start of the data (a 4H return is missing,
+    ``history_days`` is short), whatever the card's real age. The reference leaves them
+    out: the latest days, long after the start of the data, would otherwise always differ
+    from them, and the features made of long windows would never stop drifting."""
+    return first_day + timedelta(days=4 * max(int(horizon), 1))
+
+
 def _window(end: date) -> tuple[date, date]:
     return end - timedelta(days=settings.POKEWATCH_DRIFT_WINDOW_DAYS - 1), end
 
@@ -315,11 +325,15 @@ def training_report(
     """A training run's report: its training sample and the in-sample predictions of the
     estimator it logged, against the latest days' features and that estimator's
     predictions of them. Logged to the run's MLflow run when it has one."""
+    import pandas as pd
+
     started = time.perf_counter()
-    reference = bounded(sample).copy()
+    first = sample["date"].min().date()
+    after_warm_up = sample[sample["date"] >= pd.Timestamp(warm_up_end(first, horizon))]
+    reference = bounded(after_warm_up if len(after_warm_up) else sample).copy()
     reference[PREDICTION_COLUMN] = prediction_log_ratio(estimator, reference)
     if last_day is None:
-        last_day = reference["date"].max().date()
+        last_day = sample["date"].max().date()
     current_start, current_end = _window(last_day)
     current = window_frame(current_start, current_end, horizon=horizon, estimator=estimator)
     result = compare(reference, current)
@@ -370,8 +384,11 @@ def scoring_report(*, force: bool = True) -> DriftReport | None:
 
     started = time.perf_counter()
     estimator = estimator_for(champion)
+    start = warm_up_end(champion.data_start, champion.horizon)
+    if start > champion.data_end - timedelta(days=champion.horizon):
+        start = champion.data_start  # too short a history to leave the warm-up out
     reference = window_frame(
-        champion.data_start,
+        start,
         champion.data_end,
         horizon=champion.horizon,
         estimator=estimator,

@@ -202,6 +202,9 @@ def test_a_rejected_training_run_records_its_drift_and_logs_it_to_its_mlflow_run
     assert (report.current_start, report.current_end) == (last - timedelta(days=13), last)
     assert report.current_rows == _card_days(report.current_start, report.current_end)
     assert report.reference_end <= last - timedelta(days=30)
+    # The first 4H days of the history, where every card's long windows are cut short by
+    # the start of the data, are left out of the reference.
+    assert report.reference_start == _first_day() + timedelta(days=4 * 30)
     assert report.reference_rows > 1000 and report.reference_source == "training sample"
     assert set(report.features) == set(drift_columns())
     drifted = [n for n in drift_columns() if report.features[n]["drifted"]]
@@ -296,7 +299,7 @@ def test_scoring_after_an_ingestion_records_the_days_drift_in_mlflow(
         None,
     )
     assert (report.current_start, report.current_end) == (new_day - timedelta(days=13), new_day)
-    assert report.reference_start == _first_day()
+    assert report.reference_start == date(2025, 4, 22) + timedelta(days=4 * 30)  # warm-up
     assert report.reference_end == date(2026, 6, 30) - timedelta(days=30)
     assert report.reference_source == "database"
     assert report.current_rows == _card_days(report.current_start, new_day)
@@ -373,6 +376,19 @@ def test_if_mlflow_is_unreachable_then_the_report_is_kept_without_a_run(
     report = DriftReport.objects.get()
     assert report.mlflow_run_id == "" and report.features
     assert "was not logged to MLflow" in caplog.text
+
+
+def test_a_champion_trained_on_a_short_history_is_compared_with_all_of_it(
+    demo_slice: pd.DataFrame, make_version, ml_stores: Path
+) -> None:
+    """Leaving the warm-up (4H days) out would leave nothing with a target: it stays in."""
+    champion = make_version("ewm", data_start=date(2026, 5, 1), data_end=date(2026, 6, 30))
+    publish(champion, pd.DataFrame(columns=["card_id", "date", "fair_price"]))
+
+    _ingest(pd.Timestamp(demo_slice["date"].iloc[0]).date(), held_back=demo_slice)
+
+    report = DriftReport.objects.get()
+    assert (report.reference_start, report.reference_end) == (date(2026, 5, 1), date(2026, 5, 31))
 
 
 def test_a_champion_without_a_data_window_has_no_scoring_drift(
