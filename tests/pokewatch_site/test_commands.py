@@ -59,6 +59,7 @@ BAD_INPUT = [
     ("score", ["--since", "2026-13-01"], "argument --since: must be a YYYY-MM-DD date"),
     ("backtest", ["--horizon", "0"], "--horizon must be between 1 and 90 days, got 0"),
     ("backtest", ["--horizon", "x"], "argument --horizon: invalid int value: 'x'"),
+    ("drift", ["--since", "2026-01-01"], "unrecognized arguments: --since 2026-01-01"),
     ("promote", ["999"], "no version '999' of pokewatch-fair-value is recorded here"),
     ("promote", [], "the following arguments are required: version"),
     ("run_pipeline", ["--trigger", "cron"], "argument --trigger: invalid choice: 'cron'"),
