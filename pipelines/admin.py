@@ -243,13 +243,11 @@ class DriftReportAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "kind",
-        "computed_at",
+        "computed",
         "reference_window",
         "current_window",
-        "drifted_count",
-        "drifted_list",
-        "model_version",
-        "training_run",
+        "drifted",
+        "of",
     )
     list_filter = ("kind",)
     list_select_related = ("model_version", "training_run")
@@ -281,18 +279,31 @@ class DriftReportAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="reference (training window)")
+    @admin.display(description="computed", ordering="computed_at")
+    def computed(self, obj: DriftReport) -> str:
+        return f"{obj.computed_at:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="reference")
     def reference_window(self, obj: DriftReport) -> str:
         return f"{obj.reference_start} … {obj.reference_end}"
 
-    @admin.display(description="current window")
+    @admin.display(description="current")
     def current_window(self, obj: DriftReport) -> str:
         return f"{obj.current_start} … {obj.current_end}"
 
-    @admin.display(description="drifted")
-    def drifted_list(self, obj: DriftReport) -> str:
-        text = ", ".join(obj.drifted_features)
-        return text if len(text) < 60 else text[:57] + "…"
+    @admin.display(description="drifted", ordering="drifted_count")
+    def drifted(self, obj: DriftReport) -> str:
+        return f"{obj.drifted_count} of {len(obj.features)}"
+
+    @admin.display(description="run, version")
+    def of(self, obj: DriftReport) -> str:
+        """The run (training) and the version (registered, or the champion scored), briefly:
+        the list stays narrow."""
+        parts = [f"#{obj.training_run_id}"] if obj.training_run_id else []
+        version = obj.model_version
+        if version is not None:
+            parts.append(f"v{version.registered_version}" if version.registered_version else "—")
+        return " ".join(parts) or "—"
 
     @admin.display(description="summary")
     def summary(self, obj: DriftReport) -> str:
