@@ -183,6 +183,9 @@ def test_env_helpers_parse_and_reject(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ({"POKEWATCH_HORIZON_DAYS": "0"}, "POKEWATCH_HORIZON_DAYS must be between 1 and 90"),
         ({"POKEWATCH_HORIZON_DAYS": "thirty"}, "POKEWATCH_HORIZON_DAYS must be an integer"),
+        ({"POKEWATCH_DRIFT_WINDOW_DAYS": "0"}, "POKEWATCH_DRIFT_WINDOW_DAYS must be 1 or more"),
+        ({"POKEWATCH_DRIFT_PSI_THRESHOLD": "0"}, "POKEWATCH_DRIFT_PSI_THRESHOLD above 0, got"),
+        ({"POKEWATCH_DRIFT_PSI_THRESHOLD": "high"}, "POKEWATCH_DRIFT_PSI_THRESHOLD must be a"),
     ],
 )
 def test_if_model_settings_are_bad_then_startup_is_refused(env: dict, message: str) -> None:
