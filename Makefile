@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck lock check-lock bench setup clean
+.PHONY: run test lint typecheck lock check-lock bench setup clean tools k8s-validate
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,5 +64,25 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.prices_table $(or $(BENCH_PRICES_TABLE_ARGS),--cards 5000 --days 365)
 	$(PY) -m benchmarks.api $(BENCH_API_ARGS)
 
+# Tools kept out of the project's environment and lock: checkov (and its ~100 pinned
+# dependencies, with hashes) in a virtual environment of their own, ignored by git.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+TOOLS_REQUIREMENTS := deploy/k8s/tools/requirements.txt
+
+$(TOOLS_STAMP): $(TOOLS_REQUIREMENTS)
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	@echo '*' > $(TOOLS_VENV)/.gitignore
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r $(TOOLS_REQUIREMENTS)
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+# The Kubernetes manifests, offline: each overlay rendered by `kubectl kustomize`, checked
+# against the API's schemas (kubernetes-validate, dev extra) and by checkov (.venv-tools).
+k8s-validate: $(STAMP) $(TOOLS_STAMP)
+	KUBERNETES_VALIDATE=$(VENV)/bin/kubernetes-validate CHECKOV=$(TOOLS_VENV)/bin/checkov \
+		deploy/k8s/validate
+
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) $(TOOLS_VENV) var
