@@ -1075,3 +1075,42 @@ def test_disruption_budgets_cover_one_deployment_each(objects: list[Obj]) -> Non
         assert budget["spec"]["maxUnavailable"] == 1
     names = {b["metadata"]["name"] for b in of_kind(objects, "PodDisruptionBudget")}
     assert "web" in names and "beat" not in names
+
+
+# --- the validation in CI ------------------------------------------------------------------
+
+
+def test_ci_and_the_quality_workflow_run_the_validation() -> None:
+    """.ci/run and the quality workflow both run deploy/k8s/validate, with the checkov of
+    deploy/k8s/tools/requirements.txt (every package pinned with its hashes)."""
+    ci_run = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    quality = (ROOT / ".github" / "workflows" / "quality.yml").read_text(encoding="utf-8")
+    tools = K8S / "tools"
+    assert "make --no-print-directory k8s-validate" in ci_run
+    target = re.search(r"^k8s-validate:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert target and "deploy/k8s/validate" in target.group(1)
+    assert "--require-hashes -r $(TOOLS_REQUIREMENTS)" in makefile
+    assert "TOOLS_REQUIREMENTS := deploy/k8s/tools/requirements.txt" in makefile
+    assert "--require-hashes" in quality and "-r deploy/k8s/tools/requirements.txt" in quality
+    assert "deploy/k8s/validate" in quality
+    (pin,) = [line for line in (tools / "requirements.in").read_text().splitlines() if "==" in line]
+    locked = (tools / "requirements.txt").read_text(encoding="utf-8")
+    assert re.search(rf"^{re.escape(pin)} \\\n +--hash=sha256:", locked, re.MULTILINE), pin
+    requirements = [line for line in locked.splitlines() if re.match(r"^[a-z0-9]", line)]
+    assert requirements and all(line.endswith("\\") for line in requirements), "every pin hashed"
+
+
+def test_the_docs_give_the_commands_and_argue_each_skip() -> None:
+    operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = operations[operations.index("\n## Kubernetes\n") :]
+    for check in ALLOWED_CHECKOV_SKIPS:
+        assert f"`{check}`" in section, f"{check} is not argued in docs/operations.md"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for text in [section, readme]:
+        # Every file or folder of deploy/k8s they name exists (secret.env: the user makes it).
+        for path in re.findall(r"deploy/k8s/[\w./-]*[\w/]", text):
+            assert path.endswith("/secret.env") or (ROOT / path).exists(), path
+        assert "kubectl apply -k deploy/k8s/overlays/dev" in text
+    assert (K8S / "overlays" / "dev" / "make-secret-env").stat().st_mode & 0o111
+    assert VALIDATE.stat().st_mode & 0o111
