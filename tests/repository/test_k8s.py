@@ -23,9 +23,11 @@ with ``CI`` set, like the service-marked tests.
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,11 @@ import pytest
 import yaml
 from django.conf import settings
 from django.http.request import validate_host
+from django.test import RequestFactory
 from django.urls import resolve
+from pytest_httpserver import HTTPServer
 
+from accounts.ratelimit import is_local_probe
 from tests.support import ROOT, require_service
 
 K8S = ROOT / "deploy" / "k8s"
@@ -488,19 +493,55 @@ def test_liveness_probes_touch_no_dependency(objects: list[Obj]) -> None:
                     assert "celerybeat-schedule" in script and "inspect" not in script, where
 
 
+def _probe_literals(script: str) -> list[str]:
+    compile(script, "<probe>", "exec")
+    return [a or b for a, b in re.findall(r"'([^']*)'|\"([^\"]*)\"", script)]
+
+
 def test_web_is_ready_when_its_health_check_answers(objects: list[Obj]) -> None:
+    """Readiness asks /api/v1/health/ from inside the pod, over loopback: a local probe,
+    which the health view does not count against the per-IP rate limit (kubelet's HTTP
+    probes all come from the node's address), with a Host that ALLOWED_HOSTS accepts."""
     web = main_container(the_app_workload(objects, "Deployment", "web"))
-    probe = web["readinessProbe"]["httpGet"]
-    port = container_port(web, probe["port"])
-    assert str(port) == environment(web, objects)["PORT"], "gunicorn listens on PORT"
-    assert resolve(probe["path"]).url_name == "health"
-    assert "livenessProbe" in web and "tcpSocket" in web["livenessProbe"]
-    assert "tcpSocket" in web["startupProbe"]
+    command = web["readinessProbe"]["exec"]["command"]
+    assert command[:2] == ["python", "-c"]
+    literals = _probe_literals(command[2])
+    (url,) = [text for text in literals if text.startswith("http://")]
+    assert url == "http://127.0.0.1:"
+    (path,) = [text for text in literals if text.startswith("/api/")]
+    assert resolve(path).url_name == "health"
+    host = literals[literals.index("Host") + 1]
+    env = environment(web, objects)
+    assert validate_host(host, env["ALLOWED_HOSTS"].split(","))
+    request = RequestFactory().get(path, HTTP_HOST=host, REMOTE_ADDR="127.0.0.1")
+    assert is_local_probe(request)
+    assert str(container_port(web, "http")) == env["PORT"], "gunicorn listens on PORT"
+    assert "tcpSocket" in web["livenessProbe"] and "tcpSocket" in web["startupProbe"]
+
+
+@pytest.mark.parametrize("status, ready", [(200, True), (503, False)])
+def test_the_readiness_probe_fails_when_health_answers_503(
+    renders: dict[str, list[Obj]], httpserver: HTTPServer, status: int, ready: bool
+) -> None:
+    """The probe's script, run for real against a stand-in for gunicorn on PORT."""
+    web = main_container(the_app_workload(renders["prod"], "Deployment", "web"))
+    command = web["readinessProbe"]["exec"]["command"]
+    httpserver.expect_request("/api/v1/health/", headers={"Host": "localhost"}).respond_with_json(
+        {"status": "ok" if ready else "error"}, status=status
+    )
+    result = subprocess.run(
+        [sys.executable, *command[1:]],
+        env={"PORT": str(httpserver.port), "PATH": os.environ.get("PATH", "")},
+        capture_output=True,
+        timeout=30,
+    )
+    assert (result.returncode == 0) == ready, result.stderr
+    httpserver.check_assertions()
 
 
 def test_web_pods_accept_the_host_of_probes_and_scrapes(objects: list[Obj]) -> None:
-    """Kubelet probes and Prometheus scrapes send ``Host: <pod IP>:<port>``: the pod's IP
-    is added to the ConfigMap's ALLOWED_HOSTS, which still holds the public host."""
+    """Prometheus's scrapes (and any HTTP probe) send ``Host: <pod IP>:<port>``: the pod's
+    IP is added to the ConfigMap's ALLOWED_HOSTS, which still holds the public host."""
     web = main_container(the_app_workload(objects, "Deployment", "web"))
     names = [entry["name"] for entry in env_entries(web)]
     assert names.index("POD_IP") < names.index("ALLOWED_HOSTS"), "POD_IP must come first"
@@ -508,9 +549,6 @@ def test_web_pods_accept_the_host_of_probes_and_scrapes(objects: list[Obj]) -> N
     allowed = environment(web, objects, pod_ip="10.42.0.7")["ALLOWED_HOSTS"].split(",")
     assert validate_host("10.42.0.7", allowed)
     assert not validate_host("10.42.0.8", allowed)
-    for probe in [web["readinessProbe"], web["livenessProbe"]]:
-        headers = probe.get("httpGet", {}).get("httpHeaders", [])
-        assert not [h for h in headers if h["name"].lower() == "host"]
     for host in settings_configmap(objects)["ALLOWED_HOSTS"].split(","):
         assert validate_host(host, allowed), host
 
