@@ -26,6 +26,20 @@ def test_if_staff_has_no_permission_then_run_and_version_pages_answer_403(
         assert client.get(reverse(f"admin:{name}")).status_code == 403, name
 
 
+def test_a_runs_page_shows_what_the_system_recorded_and_edits_none_of_it(
+    permitted_client,
+) -> None:
+    run = TrainingRun.objects.create(
+        status=TrainingRun.Status.SUCCEEDED, cards_scored=42, worker="host:123"
+    )
+    client = permitted_client("pipelines.view_trainingrun", "pipelines.change_trainingrun")
+    page = client.get(reverse("admin:pipelines_trainingrun_change", args=[run.pk]))
+    assert page.status_code == 200
+    assert "42" in page.text and "host:123" in page.text
+    for field in ("cards_scored", "worker", "retry_of", "status"):
+        assert f'name="{field}"' not in page.text, field
+
+
 # --- drift: the run page's table and the read-only drift pages -----------------------------
 
 
