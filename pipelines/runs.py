@@ -133,9 +133,11 @@ def run_training(
     root = logging.getLogger()
     saved = (list(root.handlers), root.level, sys.excepthook)
     try:
-        from pipelines.pipeline import training_pipeline
-
+        # The heartbeat starts with the run, before the import: ZenML and scikit-learn
+        # take seconds to import (more on a busy machine), time the sweep would count.
         with heartbeat(run.pk), ml_threads():
+            from pipelines.pipeline import training_pipeline
+
             result = training_pipeline.with_options(
                 run_name=f"pokewatch-training-{run.pk}-{uuid.uuid4().hex[:8]}"
             )(run_id=run.pk)
