@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.pipeline $(BENCH_PIPELINE_ARGS)
 	$(PY) -m benchmarks.prices_table $(or $(BENCH_PRICES_TABLE_ARGS),--cards 5000 --days 365)
 	$(PY) -m benchmarks.api $(BENCH_API_ARGS)
+	$(PY) -m benchmarks.capacity $(BENCH_CAPACITY_ARGS)
 
 # Tools kept out of the project's environment and lock: checkov (and its ~100 pinned
 # dependencies, with hashes) in a virtual environment of their own, ignored by git.
