@@ -73,7 +73,7 @@ def main() -> None:
         for name, template in TARGETS.items():
             paths = _paths(template, card_ids, pairs)
             for path in paths[:2000]:  # warm: imports, connections, the prediction cache
-                _call(app, path, raw_key)
+                get(app, path, raw_key)
             chosen = [random.choice(paths) for _ in range(args.requests)]  # noqa: S311
             profile = cProfile.Profile() if args.profile and name == "fair-price" else None
             trips.clear()
@@ -82,7 +82,7 @@ def main() -> None:
                     profile.enable()
                 started = time.process_time()
                 for path in chosen:
-                    _call(app, path, raw_key)
+                    get(app, path, raw_key)
                 cpu = time.process_time() - started
                 if profile:
                     profile.disable()
@@ -96,7 +96,9 @@ def main() -> None:
         _cleanup_cache()
 
 
-def _call(app: Any, path: str, raw_key: str) -> None:
+def get(app: Any, path: str, raw_key: str) -> bytes:
+    """The body of a keyed GET of ``path`` from the WSGI ``app`` (200, or exit); also
+    used by :mod:`benchmarks.capacity`."""
     path_info, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": "GET",
@@ -116,6 +118,7 @@ def _call(app: Any, path: str, raw_key: str) -> None:
     body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
     if not status[0].startswith("200"):
         raise SystemExit(f"{path}: {status[0]}: {body[:200]!r}")
+    return body
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
+from benchmarks.api_inprocess import get
+
 MB = 2**20
 GB = 2**30
 GROWING_TABLES = (
@@ -415,7 +417,7 @@ def redis_figures(args: argparse.Namespace, prefix: str) -> dict[str, float]:
 
     def read_all(paths: list[str]) -> None:
         for path in paths:
-            _get(app, path, reader)
+            get(app, path, reader)
 
     def measured(label: str, pattern: str, paths: list[str], db: Any = cache_db) -> None:
         before = used_memory(cache_db)
@@ -439,7 +441,7 @@ def redis_figures(args: argparse.Namespace, prefix: str) -> dict[str, float]:
         for i in range(args.keys)
     ]
     for raw in keys:
-        _get(app, "/bench/keyed/", raw)
+        get(app, "/bench/keyed/", raw)
     grown = used_memory(cache_db) - cache_before
     per_kind = {
         kind: memory_usage(cache_db, f"{prefix}:1:apikey:{kind}:*")
@@ -548,10 +550,10 @@ def redis_figures(args: argparse.Namespace, prefix: str) -> dict[str, float]:
 
     # signals/: one entry for every card of the day.
     started = time.perf_counter()
-    _get(app, "/api/v1/signals/", reader)
+    get(app, "/api/v1/signals/", reader)
     miss = time.perf_counter() - started
     started = time.perf_counter()
-    body = _get(app, "/api/v1/signals/", reader)
+    body = get(app, "/api/v1/signals/", reader)
     hit = time.perf_counter() - started
     signals = memory_usage(cache_db, f"{prefix}:1:pred:signals:*")
     print(
@@ -592,32 +594,6 @@ def concurrent_hits(cache_db: Any, read: Callable[[], None], reads: int, clients
         f"({total / seconds:,.0f}/s); {1e6 * server_cpu / total:.0f} us of Redis CPU per read"
     )
     return 1e6 * server_cpu / total
-
-
-def _get(app: Any, path: str, raw_key: str) -> bytes:
-    """The body of a keyed GET of ``path`` from the WSGI ``app`` (200 or exit)."""
-    import io
-
-    path_info, _, query = path.partition("?")
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path_info,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_X_API_KEY": raw_key,
-        "HTTP_ACCEPT": "application/json",
-        "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-    }
-    status: list[str] = []
-    body = b"".join(app(environ, lambda s, h, *a: status.append(s)))
-    if not status[0].startswith("200"):
-        raise SystemExit(f"{path}: {status[0]}: {body[:200]!r}")
-    return body
 
 
 def scan(db: Any, pattern: str) -> Iterator[bytes]:
