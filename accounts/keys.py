@@ -175,26 +175,28 @@ def check_key(raw_key: str, request: Any = None) -> tuple[KeyStatus, APIKey | No
     if not prefix or not dot:
         return KeyStatus.MALFORMED, None
     key = _cached_key(prefix, request) if caching.is_shared() else _key_row(prefix)
-    if key is None or not key.is_valid(raw_key):
-        return KeyStatus.UNKNOWN, None
-    if key.revoked:
-        return KeyStatus.REVOKED, None
-    if key.has_expired:
-        return KeyStatus.EXPIRED, None
-    return KeyStatus.VALID, key
+    status = _judge(raw_key, key)
+    return status, key if status is KeyStatus.VALID else None
 
 
 def key_status(raw_key: str) -> tuple[KeyStatus, APIKey | None]:
-    """Why a key is or is not accepted, straight from the database (no cache)."""
+    """Why a key is or is not accepted, straight from the database (no cache); the row
+    too once the secret matches (revoked and expired ones included)."""
     prefix, _, _ = raw_key.partition(".")
-    key = APIKey.objects.filter(prefix=prefix).first() if prefix else None
+    key = _key_row(prefix) if prefix else None
+    status = _judge(raw_key, key)
+    return status, key if status is not KeyStatus.UNKNOWN else None
+
+
+def _judge(raw_key: str, key: APIKey | None) -> KeyStatus:
+    """The status of ``raw_key`` given the row of its prefix (None: no such row)."""
     if key is None or not key.is_valid(raw_key):
-        return KeyStatus.UNKNOWN, None
+        return KeyStatus.UNKNOWN
     if key.revoked:
-        return KeyStatus.REVOKED, key
+        return KeyStatus.REVOKED
     if key.has_expired:
-        return KeyStatus.EXPIRED, key
-    return KeyStatus.VALID, key
+        return KeyStatus.EXPIRED
+    return KeyStatus.VALID
 
 
 # --- helpers -------------------------------------------------------------------------------
